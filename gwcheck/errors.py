@@ -1,0 +1,51 @@
+"""The typed errors and warnings of gwcheck: the library raises these and never prints."""
+
+from __future__ import annotations
+
+
+class GwcheckError(Exception):
+    """Base of every error gwcheck raises on purpose."""
+
+
+class CaptureError(GwcheckError):
+    """A capture file cannot be read at all."""
+
+    def __init__(self, path: str, offset: int, reason: str) -> None:
+        self.path = str(path)
+        self.offset = int(offset)
+        self.reason = reason
+        super().__init__(f"{self.path}: at byte {self.offset}: {reason}")
+
+
+class NotACaptureError(CaptureError):
+    """The file starts with no pcap, pcapng or gzip magic number."""
+
+
+class DecodeError(GwcheckError):
+    """A packet cannot be decoded (raised only in strict mode; bulk decoding records a status)."""
+
+
+class TruncatedError(DecodeError):
+    """A packet ends before a header it announces: 'got N bytes, need M'."""
+
+
+class MalformedError(DecodeError):
+    """A packet has all its bytes but a field that cannot be right."""
+
+
+class ConfigError(GwcheckError):
+    """A setting given to gwcheck is out of range or inconsistent."""
+
+
+class CaptureDamageWarning(UserWarning):
+    """A capture is damaged part way: every record before the damage was read."""
+
+    def __init__(self, path: str, offset: int, reason: str, records_read: int) -> None:
+        self.path = str(path)
+        self.offset = int(offset)
+        self.reason = reason
+        self.records_read = int(records_read)
+        super().__init__(
+            f"{self.path}: damaged at byte {self.offset}: {reason}; "
+            f"kept the {self.records_read} records before it"
+        )
