@@ -26,20 +26,21 @@ class DecodeStatus(enum.IntEnum):
     TRUNCATED_INNER_ETHERNET = 6
     TRUNCATED_INNER_IP = 7
     TRUNCATED_INNER_L4 = 8
-    MALFORMED_OUTER_IP_VERSION = 20
-    MALFORMED_OUTER_IP_HEADER_LENGTH = 21
-    MALFORMED_OUTER_IP_TOTAL_LENGTH = 22
-    MALFORMED_OUTER_IPV6_EXTENSION = 23
-    MALFORMED_UDP_LENGTH = 24
-    MALFORMED_GENEVE_VERSION = 25
-    MALFORMED_GENEVE_OPTIONS = 26
-    MALFORMED_INNER_IP_VERSION = 27
-    MALFORMED_INNER_IP_HEADER_LENGTH = 28
-    MALFORMED_INNER_IP_TOTAL_LENGTH = 29
-    MALFORMED_INNER_IPV6_EXTENSION = 30
-    MALFORMED_INNER_TCP_HEADER_LENGTH = 31
-    MALFORMED_INNER_UDP_LENGTH = 32
-    UNSUPPORTED_LINK_TYPE = 40
+    MALFORMED_OUTER_IP_VERSION = 9
+    MALFORMED_OUTER_IP_HEADER_LENGTH = 10
+    MALFORMED_OUTER_IP_TOTAL_LENGTH = 11
+    MALFORMED_OUTER_IPV6_EXTENSION = 12
+    MALFORMED_OUTER_TCP_HEADER_LENGTH = 13
+    MALFORMED_UDP_LENGTH = 14
+    MALFORMED_GENEVE_VERSION = 15
+    MALFORMED_GENEVE_OPTIONS = 16
+    MALFORMED_INNER_IP_VERSION = 17
+    MALFORMED_INNER_IP_HEADER_LENGTH = 18
+    MALFORMED_INNER_IP_TOTAL_LENGTH = 19
+    MALFORMED_INNER_IPV6_EXTENSION = 20
+    MALFORMED_INNER_TCP_HEADER_LENGTH = 21
+    MALFORMED_INNER_UDP_LENGTH = 22
+    UNSUPPORTED_LINK_TYPE = 23
 
     @property
     def label(self) -> str:
@@ -70,6 +71,7 @@ DECODE_STATUS_REASONS: dict[DecodeStatus, str] = {
     DecodeStatus.MALFORMED_INNER_IPV6_EXTENSION: "inner IPv6 extension header runs past the packet",
     DecodeStatus.MALFORMED_INNER_TCP_HEADER_LENGTH: "inner TCP data offset below 5 words",
     DecodeStatus.MALFORMED_INNER_UDP_LENGTH: "inner UDP length below 8",
+    DecodeStatus.MALFORMED_OUTER_TCP_HEADER_LENGTH: "outer TCP data offset below 5 words",
     DecodeStatus.UNSUPPORTED_LINK_TYPE: "the capture's link type is not one gwcheck decodes",
 }
 
@@ -126,14 +128,14 @@ class Column(NamedTuple):
 #: Every column of the packet table, in order.  The decoder fills all but ``file``.
 PACKET_COLUMNS: tuple[Column, ...] = (
     Column("ts_ns", "int64", "capture timestamp, integer nanoseconds since the Unix epoch"),
-    Column("file_id", "uint16", "index of the capture file in the order given (the `file` column names it)"),
+    Column("file", "category", "the capture file the packet was read from, as given"),
     Column("interface", "uint16", "capture interface: pcapng interface number across sections, 0 for pcap"),
     Column("link_type", "uint16", "LINKTYPE_* of the interface (1 Ethernet, 113 SLL, 276 SLL2, 101 raw ...)"),
     Column("frame_offset", "int64", "byte offset of the frame's first byte in the (decompressed) file"),
     Column("wire_len_bytes", "uint32", "original frame length on the wire"),
     Column("cap_len_bytes", "uint32", "captured frame length (below wire_len_bytes when snapped)"),
-    Column("status", "uint8", "DecodeStatus: ok, truncated at a layer, or malformed with a reason"),
-    Column("kind", "uint8", "PacketKind: geneve, tcp (health checks), udp, icmp, ..."),
+    Column("status", "category", "DecodeStatus label: ok, truncated_<layer>, malformed_<field>, unsupported_link_type"),
+    Column("kind", "category", "PacketKind label: geneve, tcp (health checks), udp, icmp, ..."),
     Column("vlan_id", "uint16", "outermost 802.1Q/802.1ad VLAN ID, 0 when untagged"),
     Column("vlan_count", "uint8", "number of VLAN tags"),
     Column("outer_ip_version", "uint8", "4 or 6; 0 when not IP"),
@@ -192,7 +194,15 @@ PACKET_COLUMNS: tuple[Column, ...] = (
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in PACKET_COLUMNS)
-COLUMN_DTYPES: dict[str, np.dtype] = {c.name: np.dtype(c.dtype) for c in PACKET_COLUMNS}
+
+#: Categorical columns: the decoder fills their integer codes (uint8), the table labels them.
+CATEGORY_CODES: dict[str, str] = {"file": "uint16", "status": "uint8", "kind": "uint8"}
+
+#: The columns the compiled decoder fills, with their storage dtypes (codes for categoricals).
+DECODER_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMN_NAMES if name != "file")
+COLUMN_DTYPES: dict[str, np.dtype] = {
+    c.name: np.dtype(CATEGORY_CODES.get(c.name, c.dtype)) for c in PACKET_COLUMNS
+}
 
 #: The columns the capture layer fills; the decoder fills the rest.
 RECORD_COLUMNS: tuple[str, ...] = (
@@ -205,6 +215,10 @@ RECORD_COLUMNS: tuple[str, ...] = (
 )
 
 
-def empty_columns(n: int) -> dict[str, np.ndarray]:
-    """Zeroed arrays for every decoder column, ``n`` rows each."""
-    return {c.name: np.zeros(n, dtype=c.dtype) for c in PACKET_COLUMNS}
+def category_labels(column: str) -> list[str]:
+    """The labels of a categorical column's codes, in code order."""
+    if column == "status":
+        return [s.label for s in DecodeStatus]
+    if column == "kind":
+        return [k.label for k in PacketKind]
+    raise KeyError(column)
