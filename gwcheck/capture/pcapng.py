@@ -193,7 +193,7 @@ def index_pcapng(path: str, data: np.ndarray) -> RecordIndex:
         empty16, empty32, empty8, empty64, empty64, empty64,
     )
     if reason == _REASON_BAD_BYTE_ORDER and n == 0 and n_if == 0:
-        raise CaptureError(path, 8, f"pcapng byte-order magic is 0x{detail:08x}, not 0x1a2b3c4d")
+        raise CaptureError(path, 8, f"pcapng byte-order magic is 0x{int(detail):08x}, not 0x1a2b3c4d")
     columns = {name: np.zeros(n, COLUMN_DTYPES[name]) for name in RECORD_COLUMNS}
     if_link = np.zeros(n_if, np.uint16)
     if_snap = np.zeros(n_if, np.uint32)

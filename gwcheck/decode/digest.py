@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import jit, u64le
+from .._jit import jit
 
 PRIME1 = np.uint64(0x9E3779B185EBCA87)
 PRIME2 = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -31,13 +31,32 @@ def _round(acc, word):
 
 
 @jit
-def inner_digest(buf, p, end, ip_version):
-    """Digest of the bytes [p, end); ``ip_version`` 4 or 6 masks the fields a router rewrites, 0 none."""
+def _word(buf, words, p):
+    """The little-endian 64-bit word at byte ``p``, from two aligned loads of ``words`` (``buf`` as uint64)."""
+    w = p >> 3
+    shift = np.uint64((p & 7) * 8)
+    if w + 1 < words.shape[0]:
+        if shift == 0:
+            return words[w]
+        return (words[w] >> shift) | (words[w + 1] << (np.uint64(64) - shift))
+    word = np.uint64(0)
+    for j in range(WORD_BYTES):
+        word |= np.uint64(buf[p + j]) << np.uint64(8 * j)
+    return word
+
+
+@jit
+def inner_digest(buf, words, p, end, ip_version):
+    """Digest of the bytes [p, end) of ``buf``; ``ip_version`` 4 or 6 masks the fields a router rewrites, 0 none.
+
+    ``words`` is ``buf`` viewed as native uint64 words (``as_words``); on a little-endian host the
+    digest reads the bytes as little-endian words.
+    """
     length = end - p
     acc = PRIME3 ^ np.uint64(length)
     k = 0
     while length - k >= WORD_BYTES:
-        word = u64le(buf, p + k)
+        word = _word(buf, words, p + k)
         if ip_version == 6 and k == 0:
             word &= IPV6_WORD0_MASK
         elif ip_version == 4 and k == WORD_BYTES:
@@ -62,3 +81,8 @@ def inner_digest(buf, p, end, ip_version):
     if acc == NO_DIGEST:
         acc = np.uint64(1)
     return acc
+
+
+def as_words(buf: np.ndarray) -> np.ndarray:
+    """``buf``'s whole 8-byte words as a uint64 view (no copy); the tail bytes are read from ``buf`` itself."""
+    return buf[: len(buf) // WORD_BYTES * WORD_BYTES].view(np.uint64)

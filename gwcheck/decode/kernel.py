@@ -7,19 +7,96 @@ decoded before the stop and gets the status of the layer that stopped it.
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numpy as np
 
 from .._jit import jit
-from ..schema import DECODER_COLUMNS, DecodeStatus, PacketKind
+from ..schema import COLUMN_DTYPES, DECODER_COLUMNS, RECORD_COLUMNS, DecodeStatus, PacketKind
 from . import geneve as g
 from . import ip as iph
 from . import link as lk
 from . import transport as tp
 from .digest import inner_digest
 
-DecoderColumns = namedtuple("DecoderColumns", DECODER_COLUMNS)
+#: The columns the kernel fills (all but the capture layer's).  They live as rows of one matrix per
+#: storage width, u8 (bool too), u16, u32 and u64, so that the kernel writes straight into the final
+#: columns: no per-batch copy, and only four arrays to pass (a tuple of sixty arrays would be
+#: reference-counted on every access).
+DECODED_COLUMNS: tuple[str, ...] = tuple(name for name in DECODER_COLUMNS if name not in RECORD_COLUMNS)
+STORAGE = {"uint8": "u8", "bool": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64"}
+STORAGE_DTYPES = {"u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64}
+
+
+def _rows() -> dict[str, tuple[str, int]]:
+    rows: dict[str, tuple[str, int]] = {}
+    used = dict.fromkeys(STORAGE_DTYPES, 0)
+    for name in DECODED_COLUMNS:
+        group = STORAGE[str(COLUMN_DTYPES[name])]
+        rows[name] = (group, used[group])
+        used[group] += 1
+    return rows
+
+
+#: column name -> (matrix, row)
+ROWS: dict[str, tuple[str, int]] = _rows()
+ROW_COUNTS: dict[str, int] = {g: sum(1 for m, _ in ROWS.values() if m == g) for g in STORAGE_DTYPES}
+# The row of each column in its matrix, as the kernel writes them: u16[OUTER_SPORT, i] = sport.
+STATUS = ROWS["status"][1]
+KIND = ROWS["kind"][1]
+VLAN_ID = ROWS["vlan_id"][1]
+VLAN_COUNT = ROWS["vlan_count"][1]
+OUTER_IP_VERSION = ROWS["outer_ip_version"][1]
+OUTER_SRC_HI = ROWS["outer_src_hi"][1]
+OUTER_SRC_LO = ROWS["outer_src_lo"][1]
+OUTER_DST_HI = ROWS["outer_dst_hi"][1]
+OUTER_DST_LO = ROWS["outer_dst_lo"][1]
+OUTER_TTL = ROWS["outer_ttl"][1]
+OUTER_IP_ID = ROWS["outer_ip_id"][1]
+OUTER_FRAG = ROWS["outer_frag"][1]
+OUTER_IP_LEN_BYTES = ROWS["outer_ip_len_bytes"][1]
+OUTER_PROTO = ROWS["outer_proto"][1]
+OUTER_SPORT = ROWS["outer_sport"][1]
+OUTER_DPORT = ROWS["outer_dport"][1]
+OUTER_UDP_LEN_BYTES = ROWS["outer_udp_len_bytes"][1]
+OUTER_UDP_CHECKSUM = ROWS["outer_udp_checksum"][1]
+OUTER_TCP_FLAGS = ROWS["outer_tcp_flags"][1]
+OUTER_L4_PAYLOAD_BYTES = ROWS["outer_l4_payload_bytes"][1]
+OUTER_HTTP_STATUS = ROWS["outer_http_status"][1]
+GENEVE_VERSION = ROWS["geneve_version"][1]
+GENEVE_OPT_LEN_BYTES = ROWS["geneve_opt_len_bytes"][1]
+GENEVE_OAM = ROWS["geneve_oam"][1]
+GENEVE_CRITICAL = ROWS["geneve_critical"][1]
+GENEVE_PROTOCOL = ROWS["geneve_protocol"][1]
+GENEVE_VNI = ROWS["geneve_vni"][1]
+GENEVE_OPT_COUNT = ROWS["geneve_opt_count"][1]
+AWS_ENDPOINT_ID = ROWS["aws_endpoint_id"][1]
+AWS_ATTACHMENT_ID = ROWS["aws_attachment_id"][1]
+AWS_FLOW_COOKIE = ROWS["aws_flow_cookie"][1]
+GWLB_SHAPE = ROWS["gwlb_shape"][1]
+ENCAP_OVERHEAD_BYTES = ROWS["encap_overhead_bytes"][1]
+INNER_OFFSET = ROWS["inner_offset"][1]
+INNER_IP_VERSION = ROWS["inner_ip_version"][1]
+INNER_SRC_HI = ROWS["inner_src_hi"][1]
+INNER_SRC_LO = ROWS["inner_src_lo"][1]
+INNER_DST_HI = ROWS["inner_dst_hi"][1]
+INNER_DST_LO = ROWS["inner_dst_lo"][1]
+INNER_PROTO = ROWS["inner_proto"][1]
+INNER_IP_LEN_BYTES = ROWS["inner_ip_len_bytes"][1]
+INNER_IP_ID = ROWS["inner_ip_id"][1]
+INNER_TTL = ROWS["inner_ttl"][1]
+INNER_FRAG = ROWS["inner_frag"][1]
+INNER_FRAG_OFFSET_BYTES = ROWS["inner_frag_offset_bytes"][1]
+INNER_SPORT = ROWS["inner_sport"][1]
+INNER_DPORT = ROWS["inner_dport"][1]
+INNER_TCP_FLAGS = ROWS["inner_tcp_flags"][1]
+INNER_TCP_SEQ = ROWS["inner_tcp_seq"][1]
+INNER_TCP_ACK = ROWS["inner_tcp_ack"][1]
+INNER_TCP_MSS = ROWS["inner_tcp_mss"][1]
+INNER_L4_PAYLOAD_BYTES = ROWS["inner_l4_payload_bytes"][1]
+INNER_ICMP_TYPE = ROWS["inner_icmp_type"][1]
+INNER_ICMP_CODE = ROWS["inner_icmp_code"][1]
+INNER_ICMP_ID = ROWS["inner_icmp_id"][1]
+INNER_ICMP_SEQ = ROWS["inner_icmp_seq"][1]
+INNER_DIGEST = ROWS["inner_digest"][1]
 
 S_OK = int(DecodeStatus.OK)
 S_TRUNC_LINK = int(DecodeStatus.TRUNCATED_LINK)
@@ -74,25 +151,25 @@ def _ip_version(ethertype):
 
 
 @jit
-def _decode_inner(buf, c, i, start, end, wire_extra, version):
+def _decode_inner(buf, words, u8, u16, u32, u64, i, start, end, wire_extra, version):
     """Decode the inner IP packet at ``start`` and its transport header; return the packet's status."""
     (outcome, l4, packet_end, total, proto, src_hi, src_lo, dst_hi, dst_lo,
      ttl, ident, frag, frag_offset) = iph.parse_ip(buf, start, end, wire_extra, version)
-    c.inner_ip_version[i] = version
-    c.inner_src_hi[i] = src_hi
-    c.inner_src_lo[i] = src_lo
-    c.inner_dst_hi[i] = dst_hi
-    c.inner_dst_lo[i] = dst_lo
-    c.inner_proto[i] = proto
-    c.inner_ip_len_bytes[i] = total
-    c.inner_ip_id[i] = ident
-    c.inner_ttl[i] = ttl
-    c.inner_frag[i] = frag
-    c.inner_frag_offset_bytes[i] = frag_offset
+    u8[INNER_IP_VERSION, i] = version
+    u64[INNER_SRC_HI, i] = src_hi
+    u64[INNER_SRC_LO, i] = src_lo
+    u64[INNER_DST_HI, i] = dst_hi
+    u64[INNER_DST_LO, i] = dst_lo
+    u8[INNER_PROTO, i] = proto
+    u32[INNER_IP_LEN_BYTES, i] = total
+    u32[INNER_IP_ID, i] = ident
+    u8[INNER_TTL, i] = ttl
+    u8[INNER_FRAG, i] = frag
+    u16[INNER_FRAG_OFFSET_BYTES, i] = frag_offset
     if outcome == iph.IP_BAD_VERSION:
-        c.inner_digest[i] = inner_digest(buf, start, end, 0)
+        u64[INNER_DIGEST, i] = inner_digest(buf, words, start, end, 0)
         return INNER_IP_STATUS[outcome]
-    c.inner_digest[i] = inner_digest(buf, start, packet_end if packet_end > start else end, version)
+    u64[INNER_DIGEST, i] = inner_digest(buf, words, start, packet_end if packet_end > start else end, version)
     if outcome != iph.IP_OK:
         return INNER_IP_STATUS[outcome]
     if frag & iph.FRAG_OFFSET:
@@ -100,150 +177,149 @@ def _decode_inner(buf, c, i, start, end, wire_extra, version):
     on_wire = total - (l4 - start)
     if proto == iph.IPPROTO_TCP:
         (l4_outcome, sport, dport, seq, ack, flags, _, mss, payload) = tp.parse_tcp(buf, l4, packet_end, on_wire)
-        c.inner_sport[i] = sport
-        c.inner_dport[i] = dport
-        c.inner_tcp_seq[i] = seq
-        c.inner_tcp_ack[i] = ack
-        c.inner_tcp_flags[i] = flags
-        c.inner_tcp_mss[i] = mss
-        c.inner_l4_payload_bytes[i] = payload
+        u16[INNER_SPORT, i] = sport
+        u16[INNER_DPORT, i] = dport
+        u32[INNER_TCP_SEQ, i] = seq
+        u32[INNER_TCP_ACK, i] = ack
+        u16[INNER_TCP_FLAGS, i] = flags
+        u16[INNER_TCP_MSS, i] = mss
+        u32[INNER_L4_PAYLOAD_BYTES, i] = payload
         if l4_outcome == tp.L4_TRUNCATED:
             return S_TRUNC_INNER_L4
         if l4_outcome == tp.L4_BAD_LENGTH:
             return S_BAD_INNER_TCP
     elif proto == iph.IPPROTO_UDP:
         (l4_outcome, sport, dport, length, _, payload_start, _) = tp.parse_udp(buf, l4, packet_end, on_wire)
-        c.inner_sport[i] = sport
-        c.inner_dport[i] = dport
-        c.inner_l4_payload_bytes[i] = max(length - tp.UDP_HEADER_BYTES, 0)
+        u16[INNER_SPORT, i] = sport
+        u16[INNER_DPORT, i] = dport
+        u32[INNER_L4_PAYLOAD_BYTES, i] = max(length - tp.UDP_HEADER_BYTES, 0)
         if l4_outcome == tp.L4_TRUNCATED:
             return S_TRUNC_INNER_L4
         if l4_outcome == tp.L4_BAD_LENGTH:
             return S_BAD_INNER_UDP
     elif proto == iph.IPPROTO_ICMP or proto == iph.IPPROTO_ICMPV6:
         (l4_outcome, icmp_type, code, ident, seq) = tp.parse_icmp(buf, l4, packet_end, proto == iph.IPPROTO_ICMPV6)
-        c.inner_icmp_type[i] = icmp_type
-        c.inner_icmp_code[i] = code
-        c.inner_icmp_id[i] = ident
-        c.inner_icmp_seq[i] = seq
+        u8[INNER_ICMP_TYPE, i] = icmp_type
+        u8[INNER_ICMP_CODE, i] = code
+        u16[INNER_ICMP_ID, i] = ident
+        u16[INNER_ICMP_SEQ, i] = seq
         if l4_outcome == tp.L4_TRUNCATED:
             return S_TRUNC_INNER_L4
     return S_OK
 
 
 @jit
-def _decode_geneve(buf, c, i, l3, start, end, wire_end):
+def _decode_geneve(buf, words, u8, u16, u32, u64, i, frame, l3, start, end, wire_end):
     """Decode Geneve at ``start`` (payload captured to ``end``, on the wire to ``wire_end``); return the status."""
     (outcome, version, opt_len, oam, critical, protocol, vni, count,
      endpoint, attachment, cookie, shape, inner) = g.parse_geneve(buf, start, end)
-    if c.outer_ip_version[i] == 6:
+    if u8[OUTER_IP_VERSION, i] == 6:
         shape |= g.SHAPE_OUTER_IPV6
-    c.geneve_version[i] = version
-    c.geneve_opt_len_bytes[i] = opt_len
-    c.geneve_oam[i] = oam
-    c.geneve_critical[i] = critical
-    c.geneve_protocol[i] = protocol
-    c.geneve_vni[i] = vni
-    c.geneve_opt_count[i] = count
-    c.aws_endpoint_id[i] = endpoint
-    c.aws_attachment_id[i] = attachment
-    c.aws_flow_cookie[i] = cookie
+    u8[GENEVE_VERSION, i] = version
+    u16[GENEVE_OPT_LEN_BYTES, i] = opt_len
+    u8[GENEVE_OAM, i] = oam
+    u8[GENEVE_CRITICAL, i] = critical
+    u16[GENEVE_PROTOCOL, i] = protocol
+    u32[GENEVE_VNI, i] = vni
+    u8[GENEVE_OPT_COUNT, i] = count
+    u64[AWS_ENDPOINT_ID, i] = endpoint
+    u64[AWS_ATTACHMENT_ID, i] = attachment
+    u32[AWS_FLOW_COOKIE, i] = cookie
     if outcome == g.GENEVE_TRUNCATED:
         return S_TRUNC_GENEVE
-    c.gwlb_shape[i] = shape
+    u16[GWLB_SHAPE, i] = shape
     if outcome == g.GENEVE_BAD_VERSION:
         return S_BAD_GENEVE_VERSION
     if outcome == g.GENEVE_OPTIONS_TRUNCATED:
         return S_TRUNC_OPTIONS
     if outcome == g.GENEVE_BAD_OPTIONS:
         return S_BAD_GENEVE_OPTIONS
-    c.encap_overhead_bytes[i] = inner - l3
+    u16[ENCAP_OVERHEAD_BYTES, i] = inner - l3
     ip_start = inner
     ethertype = protocol
     if protocol == g.PROTOCOL_ETHERNET:
         (link_outcome, ip_start, ethertype, _, _) = lk.parse_ethernet(buf, inner, end)
         if link_outcome != lk.LINK_OK:
-            c.inner_digest[i] = inner_digest(buf, inner, end, 0)
+            u64[INNER_DIGEST, i] = inner_digest(buf, words, inner, end, 0)
             return S_TRUNC_INNER_ETHERNET
     version = _ip_version(ethertype)
     if version == 0:
         if end > ip_start:
-            c.inner_digest[i] = inner_digest(buf, ip_start, end, 0)
+            u64[INNER_DIGEST, i] = inner_digest(buf, words, ip_start, end, 0)
         return S_OK
-    c.inner_offset[i] = ip_start - c.frame_offset[i]
-    return _decode_inner(buf, c, i, ip_start, end, wire_end - end, version)
+    u32[INNER_OFFSET, i] = ip_start - frame
+    return _decode_inner(buf, words, u8, u16, u32, u64, i, ip_start, end, wire_end - end, version)
 
 
 @jit
-def decode_records(buf, c, port):
-    """Fill the decoder columns ``c`` (a DecoderColumns of equal-length arrays) for every record."""
-    n = c.ts_ns.shape[0]
-    for i in range(n):
-        start = c.frame_offset[i]
-        end = start + np.int64(c.cap_len_bytes[i])
-        wire_extra = max(np.int64(c.wire_len_bytes[i]) - np.int64(c.cap_len_bytes[i]), 0)
-        (link_outcome, l3, ethertype, vlan_id, vlan_count) = lk.parse_link(buf, start, end, c.link_type[i])
-        c.vlan_id[i] = vlan_id
-        c.vlan_count[i] = vlan_count
+def decode_records(buf, words, frame_offset, cap_len, wire_len, link_type, u8, u16, u32, u64, port):
+    """Decode the frames located by the record arrays into the zeroed column matrices (see ``ROWS``)."""
+    for i in range(frame_offset.shape[0]):
+        start = frame_offset[i]
+        end = start + np.int64(cap_len[i])
+        wire_extra = max(np.int64(wire_len[i]) - np.int64(cap_len[i]), 0)
+        (link_outcome, l3, ethertype, vlan_id, vlan_count) = lk.parse_link(buf, start, end, link_type[i])
+        u16[VLAN_ID, i] = vlan_id
+        u8[VLAN_COUNT, i] = vlan_count
         if link_outcome == lk.LINK_UNSUPPORTED:
-            c.status[i] = S_UNSUPPORTED_LINK
-            c.kind[i] = K_UNSUPPORTED_LINK
+            u8[STATUS, i] = S_UNSUPPORTED_LINK
+            u8[KIND, i] = K_UNSUPPORTED_LINK
             continue
         if link_outcome == lk.LINK_TRUNCATED:
-            c.status[i] = S_TRUNC_LINK
+            u8[STATUS, i] = S_TRUNC_LINK
             continue
         version = _ip_version(ethertype)
         if version == 0:
-            c.kind[i] = K_NON_IP
+            u8[KIND, i] = K_NON_IP
             continue
         (outcome, l4, packet_end, total, proto, src_hi, src_lo, dst_hi, dst_lo,
          ttl, ident, frag, frag_offset) = iph.parse_ip(buf, l3, end, wire_extra, version)
-        c.outer_ip_version[i] = version
-        c.outer_src_hi[i] = src_hi
-        c.outer_src_lo[i] = src_lo
-        c.outer_dst_hi[i] = dst_hi
-        c.outer_dst_lo[i] = dst_lo
-        c.outer_ttl[i] = ttl
-        c.outer_ip_id[i] = ident
-        c.outer_frag[i] = frag
-        c.outer_ip_len_bytes[i] = total
-        c.outer_proto[i] = proto
+        u8[OUTER_IP_VERSION, i] = version
+        u64[OUTER_SRC_HI, i] = src_hi
+        u64[OUTER_SRC_LO, i] = src_lo
+        u64[OUTER_DST_HI, i] = dst_hi
+        u64[OUTER_DST_LO, i] = dst_lo
+        u8[OUTER_TTL, i] = ttl
+        u32[OUTER_IP_ID, i] = ident
+        u8[OUTER_FRAG, i] = frag
+        u32[OUTER_IP_LEN_BYTES, i] = total
+        u8[OUTER_PROTO, i] = proto
         if outcome != iph.IP_OK:
-            c.status[i] = OUTER_IP_STATUS[outcome]
+            u8[STATUS, i] = OUTER_IP_STATUS[outcome]
             continue
         if frag & iph.FRAG_OFFSET:
-            c.kind[i] = K_IP_FRAGMENT
+            u8[KIND, i] = K_IP_FRAGMENT
             continue
         on_wire = total - (l4 - l3)
         if proto == iph.IPPROTO_UDP:
             (udp_outcome, sport, dport, length, checksum, payload, payload_end) = tp.parse_udp(buf, l4, packet_end, on_wire)
             if udp_outcome == tp.L4_TRUNCATED:
-                c.kind[i] = K_UDP
-                c.status[i] = S_TRUNC_OUTER_L4
+                u8[KIND, i] = K_UDP
+                u8[STATUS, i] = S_TRUNC_OUTER_L4
                 continue
-            c.outer_sport[i] = sport
-            c.outer_dport[i] = dport
-            c.outer_udp_len_bytes[i] = length
-            c.outer_udp_checksum[i] = checksum
-            c.outer_l4_payload_bytes[i] = max(length - tp.UDP_HEADER_BYTES, 0)
-            c.kind[i] = K_GENEVE if (sport == port or dport == port) else K_UDP
+            u16[OUTER_SPORT, i] = sport
+            u16[OUTER_DPORT, i] = dport
+            u32[OUTER_UDP_LEN_BYTES, i] = length
+            u16[OUTER_UDP_CHECKSUM, i] = checksum
+            u32[OUTER_L4_PAYLOAD_BYTES, i] = max(length - tp.UDP_HEADER_BYTES, 0)
+            u8[KIND, i] = K_GENEVE if (sport == port or dport == port) else K_UDP
             if udp_outcome == tp.L4_BAD_LENGTH:
-                c.status[i] = S_BAD_UDP_LENGTH
+                u8[STATUS, i] = S_BAD_UDP_LENGTH
                 continue
-            if c.kind[i] == K_GENEVE:
-                c.status[i] = _decode_geneve(buf, c, i, l3, payload, payload_end, l4 + length)
+            if u8[KIND, i] == K_GENEVE:
+                u8[STATUS, i] = _decode_geneve(buf, words, u8, u16, u32, u64, i, start, l3, payload, payload_end, l4 + length)
         elif proto == iph.IPPROTO_TCP:
-            c.kind[i] = K_TCP
+            u8[KIND, i] = K_TCP
             (tcp_outcome, sport, dport, _, _, flags, header, _, payload_bytes) = tp.parse_tcp(buf, l4, packet_end, on_wire)
-            c.outer_sport[i] = sport
-            c.outer_dport[i] = dport
-            c.outer_tcp_flags[i] = flags & 0xFF
-            c.outer_l4_payload_bytes[i] = payload_bytes
+            u16[OUTER_SPORT, i] = sport
+            u16[OUTER_DPORT, i] = dport
+            u8[OUTER_TCP_FLAGS, i] = flags & 0xFF
+            u32[OUTER_L4_PAYLOAD_BYTES, i] = payload_bytes
             if tcp_outcome != tp.L4_OK:
-                c.status[i] = S_TRUNC_OUTER_L4 if tcp_outcome == tp.L4_TRUNCATED else S_BAD_OUTER_TCP
+                u8[STATUS, i] = S_TRUNC_OUTER_L4 if tcp_outcome == tp.L4_TRUNCATED else S_BAD_OUTER_TCP
                 continue
-            c.outer_http_status[i] = tp.http_status(buf, l4 + header, packet_end)
+            u16[OUTER_HTTP_STATUS, i] = tp.http_status(buf, l4 + header, packet_end)
         elif proto == iph.IPPROTO_ICMP or proto == iph.IPPROTO_ICMPV6:
-            c.kind[i] = K_ICMP
+            u8[KIND, i] = K_ICMP
         else:
-            c.kind[i] = K_IP_OTHER
+            u8[KIND, i] = K_IP_OTHER

@@ -6,11 +6,10 @@ Addresses are ``ipaddress`` objects, strings or integers.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from collections.abc import Iterable, Sequence
-
-import numpy as np
 
 from ..decode.geneve import (
     AWS_OPTION_ATTACHMENT_ID,
@@ -39,27 +38,41 @@ _UDP = struct.Struct("!HHHH")
 _GENEVE = struct.Struct("!BBHI")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def ip_address(value: Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
         return value
     return ipaddress.ip_address(value)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def packed(value: Address) -> bytes:
+    """The address in network byte order, 4 or 16 bytes."""
+    return ip_address(value).packed
+
+
 def internet_checksum(data: bytes) -> int:
-    """The ones'-complement sum of RFC 1071, over 16-bit big-endian words."""
+    """The ones'-complement checksum of RFC 1071 over 16-bit big-endian words.
+
+    Read as one big-endian integer, the data is congruent modulo 0xFFFF to the sum of its 16-bit words
+    (2**16 = 1 mod 0xFFFF), so one C-level modulo replaces the word loop.
+    """
     if len(data) % 2:
         data += b"\0"
-    total = int(np.frombuffer(data, dtype=">u2").sum(dtype=np.uint64))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
+    value = int.from_bytes(data, "big")
+    total = value % 0xFFFF
+    if total == 0 and value:
+        total = 0xFFFF
     return ~total & 0xFFFF
 
 
+
+
 def _pseudo_header(src: Address, dst: Address, proto: int, length: int) -> bytes:
-    s, d = ip_address(src), ip_address(dst)
-    if s.version == 4:
-        return s.packed + d.packed + struct.pack("!BBH", 0, proto, length)
-    return s.packed + d.packed + struct.pack("!IxxxB", length, proto)
+    s, d = packed(src), packed(dst)
+    if len(s) == 4:
+        return s + d + struct.pack("!BBH", 0, proto, length)
+    return s + d + struct.pack("!IxxxB", length, proto)
 
 
 def ipv4(
@@ -80,7 +93,7 @@ def ipv4(
     length = header_len + len(payload) if total_length is None else total_length
     flags = (0x4000 if df else 0) | (0x2000 if mf else 0) | (frag_offset // 8)
     header = _IPV4.pack(
-        0x40 | header_len // 4, 0, length, ident, flags, ttl, proto, 0, ip_address(src).packed, ip_address(dst).packed
+        0x40 | header_len // 4, 0, length, ident, flags, ttl, proto, 0, packed(src), packed(dst)
     ) + options
     checksum = internet_checksum(header)
     return header[:10] + struct.pack("!H", checksum) + header[12:] + payload
@@ -97,12 +110,12 @@ def ipv6(
 ) -> bytes:
     """An IPv6 packet (RFC 8200); extension headers, if any, are the caller's part of ``payload``."""
     length = len(payload) if payload_length is None else payload_length
-    return _IPV6.pack(0x6000_0000 | flow_label, length, next_header, hop_limit, ip_address(src).packed, ip_address(dst).packed) + payload
+    return _IPV6.pack(0x6000_0000 | flow_label, length, next_header, hop_limit, packed(src), packed(dst)) + payload
 
 
 def ip_packet(src: Address, dst: Address, proto: int, payload: bytes, ttl: int = 64, ident: int = 0, df: bool = True) -> bytes:
     """An IPv4 or IPv6 packet by the family of ``src``."""
-    if ip_address(src).version == 4:
+    if len(packed(src)) == 4:
         return ipv4(src, dst, proto, payload, ttl=ttl, ident=ident, df=df)
     return ipv6(src, dst, proto, payload, hop_limit=ttl)
 
@@ -139,7 +152,7 @@ def udp(src: Address, dst: Address, sport: int, dport: int, payload: bytes, chec
 
 def icmp_echo(src: Address, dst: Address, ident: int, seq: int, payload: bytes = b"", reply: bool = False) -> bytes:
     """An ICMP (RFC 792) or ICMPv6 (RFC 4443) echo request or reply, by the family of ``src``."""
-    v6 = ip_address(src).version == 6
+    v6 = len(packed(src)) == 16
     icmp_type = (129 if reply else 128) if v6 else (0 if reply else 8)
     message = struct.pack("!BBHHH", icmp_type, 0, 0, ident, seq) + payload
     pseudo = _pseudo_header(src, dst, IPPROTO_ICMPV6, len(message)) if v6 else b""
@@ -148,7 +161,7 @@ def icmp_echo(src: Address, dst: Address, ident: int, seq: int, payload: bytes =
 
 
 def icmp_protocol(src: Address) -> int:
-    return IPPROTO_ICMPV6 if ip_address(src).version == 6 else IPPROTO_ICMP
+    return IPPROTO_ICMPV6 if len(packed(src)) == 16 else IPPROTO_ICMP
 
 
 def geneve_option(option_class: int, option_type: int, data: bytes) -> bytes:

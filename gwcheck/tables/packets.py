@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ..capture import RecordIndex, index_capture
-from ..decode import GENEVE_PORT, allocate_columns, decode_frames
+from ..decode import GENEVE_PORT, allocate_matrices, column_views, decode_frames
 from ..errors import CaptureDamageWarning
-from ..schema import COLUMN_NAMES, RECORD_COLUMNS, category_labels
+from ..schema import COLUMN_DTYPES, COLUMN_NAMES, RECORD_COLUMNS, category_labels
 
 PathLike = str | os.PathLike
 
@@ -34,11 +34,6 @@ def read_packets(paths: PathLike | Iterable[PathLike], port: int = GENEVE_PORT) 
                 CaptureDamageWarning(index.path, index.damage.offset, index.damage.reason, len(index)), stacklevel=2
             )
     columns, file_codes = _decode_all(indexes, port)
-    if len(indexes) > 1 and np.any(np.diff(columns["ts_ns"]) < 0):
-        order = np.argsort(columns["ts_ns"], kind="stable")
-        for name in columns:
-            columns[name] = columns[name][order]
-        file_codes = file_codes[order]
     counts = np.bincount(file_codes, minlength=len(indexes))
     table = _to_frame(columns, file_codes, path_list)
     table.attrs["captures"] = [_describe(index, int(count)) for index, count in zip(indexes, counts)]
@@ -47,26 +42,30 @@ def read_packets(paths: PathLike | Iterable[PathLike], port: int = GENEVE_PORT) 
 
 def _decode_all(indexes: list[RecordIndex], port: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Decode each file into its slice of one set of columns: no concatenation, no second copy."""
-    if len(indexes) == 1:
-        n = len(indexes[0])
-        columns = {name: np.zeros(n, array.dtype) for name, array in allocate_columns(0).items() if name not in RECORD_COLUMNS}
-        columns.update(indexes[0].columns)
-        decode_frames(indexes[0].data, columns, port)
-        return columns, np.zeros(n, np.uint16)
     total = sum(len(index) for index in indexes)
-    columns = allocate_columns(total)
-    file_codes = np.zeros(total, np.uint16)
+    matrices = allocate_matrices(total)
+    if len(indexes) == 1:
+        records = indexes[0].columns
+        decode_frames(indexes[0].data, records, matrices, port)
+        return {**records, **column_views(matrices)}, np.zeros(total, np.uint16)
+    records = {name: np.empty(total, COLUMN_DTYPES[name]) for name in RECORD_COLUMNS}
+    file_codes = np.empty(total, np.uint16)
     start = 0
     for code, index in enumerate(indexes):
         stop = start + len(index)
-        view = {name: array[start:stop] for name, array in columns.items()}
         for name in RECORD_COLUMNS:
-            view[name][:] = index.columns[name]
-        index.columns = {}
-        decode_frames(index.data, view, port)
+            records[name][start:stop] = index.columns[name]
+        part = {name: array[start:stop] for name, array in records.items()}
+        decode_frames(index.data, part, {group: m[:, start:stop] for group, m in matrices.items()}, port)
         file_codes[start:stop] = code
         start = stop
-    return columns, file_codes
+    if np.any(np.diff(records["ts_ns"]) < 0):
+        order = np.argsort(records["ts_ns"], kind="stable")
+        records = {name: array[order] for name, array in records.items()}
+        for group in matrices:  # one matrix at a time: the old one is freed before the next is sorted
+            matrices[group] = np.take(matrices[group], order, axis=1)
+        file_codes = file_codes[order]
+    return {**records, **column_views(matrices)}, file_codes
 
 
 def _to_frame(columns: dict[str, np.ndarray], file_codes: np.ndarray, paths: list[str]) -> pd.DataFrame:
