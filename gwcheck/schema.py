@@ -64,14 +64,14 @@ DECODE_STATUS_REASONS: dict[DecodeStatus, str] = {
     DecodeStatus.MALFORMED_OUTER_IPV6_EXTENSION: "outer IPv6 extension header runs past the packet",
     DecodeStatus.MALFORMED_UDP_LENGTH: "UDP length below 8 or past the IP payload",
     DecodeStatus.MALFORMED_GENEVE_VERSION: "Geneve version is not 0 (RFC 8926 3.4)",
-    DecodeStatus.MALFORMED_GENEVE_OPTIONS: "a Geneve option runs past the option length",
+    DecodeStatus.MALFORMED_GENEVE_OPTIONS: "a Geneve option runs past the option length, or the options past the datagram",
     DecodeStatus.MALFORMED_INNER_IP_VERSION: "inner IP version does not match the Geneve protocol type",
     DecodeStatus.MALFORMED_INNER_IP_HEADER_LENGTH: "inner IPv4 header length below 20 bytes",
     DecodeStatus.MALFORMED_INNER_IP_TOTAL_LENGTH: "inner IP length disagrees with the packet",
     DecodeStatus.MALFORMED_INNER_IPV6_EXTENSION: "inner IPv6 extension header runs past the packet",
-    DecodeStatus.MALFORMED_INNER_TCP_HEADER_LENGTH: "inner TCP data offset below 5 words",
-    DecodeStatus.MALFORMED_INNER_UDP_LENGTH: "inner UDP length below 8",
-    DecodeStatus.MALFORMED_OUTER_TCP_HEADER_LENGTH: "outer TCP data offset below 5 words",
+    DecodeStatus.MALFORMED_INNER_TCP_HEADER_LENGTH: "inner TCP data offset below 5 words or past the segment",
+    DecodeStatus.MALFORMED_INNER_UDP_LENGTH: "inner UDP length below 8 or past the IP payload",
+    DecodeStatus.MALFORMED_OUTER_TCP_HEADER_LENGTH: "outer TCP data offset below 5 words or past the segment",
     DecodeStatus.UNSUPPORTED_LINK_TYPE: "the capture's link type is not one gwcheck decodes",
 }
 

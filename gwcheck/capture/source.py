@@ -13,6 +13,7 @@ from ..errors import CaptureError, NotACaptureError
 
 GZIP_MAGIC = b"\x1f\x8b"  # RFC 1952 2.3.1: ID1, ID2
 _GZIP_CHUNK = 1 << 20
+_SALVAGE_PIECE = 64  # bytes fed at a time when recovering the data before a gzip error
 
 
 @dataclass
@@ -65,10 +66,14 @@ def _gunzip(raw: mmap.mmap) -> tuple[bytearray, tuple[int, str] | None]:
             chunk = raw[pos : pos + _GZIP_CHUNK]
             if not chunk:
                 return out, (pos, "gzip stream ends before its end marker")
+            before = member.copy()
             try:
                 out += member.decompress(chunk)
             except zlib.error as exc:
-                return out, (pos, f"gzip data corrupt: {exc}")
+                # A failing call returns nothing: replay the chunk in small pieces to keep what came before the error.
+                kept, where = _salvage(before, chunk)
+                out += kept
+                return out, (pos + where, f"gzip data corrupt: {exc}")
             if member.eof:
                 pos += len(chunk) - len(member.unused_data)
                 break
@@ -77,3 +82,24 @@ def _gunzip(raw: mmap.mmap) -> tuple[bytearray, tuple[int, str] | None]:
         if raw[pos : pos + 2] != GZIP_MAGIC:
             break
     return out, None
+
+
+def _salvage(member, chunk: bytes) -> tuple[bytes, int]:
+    """What ``member`` decompresses from ``chunk`` before its error, and the offset in ``chunk`` of the failing byte.
+
+    Fed in pieces; the piece that fails is fed again a byte at a time, so nothing before the error is lost.
+    """
+    kept = bytearray()
+    step = _SALVAGE_PIECE
+    start = 0
+    while start < len(chunk):
+        before = member.copy()
+        try:
+            kept += member.decompress(chunk[start : start + step])
+        except zlib.error:
+            if step == 1:
+                return bytes(kept), start
+            member, step = before, 1
+            continue
+        start += step
+    return bytes(kept), len(chunk)

@@ -111,10 +111,10 @@ def parse_ip(buf, p, end, wire_extra, version):
             total = on_wire
         if header < IPV4_MIN_HEADER_BYTES:
             return IP_BAD_HEADER_LENGTH, p, p, total, proto, zero, src, zero, dst, ttl, ident, frag, frag_offset
+        if total < header or total > on_wire:  # checked first: a length that lies is malformed, snapped or not
+            return IP_BAD_TOTAL_LENGTH, p + header, p + min(total, available), total, proto, zero, src, zero, dst, ttl, ident, frag, frag_offset
         if available < header:
             return IP_TRUNCATED, p, p, total, proto, zero, src, zero, dst, ttl, ident, frag, frag_offset
-        if total < header or total > on_wire:
-            return IP_BAD_TOTAL_LENGTH, p + header, p + min(total, available), total, proto, zero, src, zero, dst, ttl, ident, frag, frag_offset
         return IP_OK, p + header, p + min(total, available), total, proto, zero, src, zero, dst, ttl, ident, frag, frag_offset
     if available < IPV6_HEADER_BYTES:
         return IP_TRUNCATED, p, p, 0, 0, zero, zero, zero, zero, 0, 0, 0, 0

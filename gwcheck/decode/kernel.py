@@ -189,7 +189,7 @@ def _decode_inner(buf, words, u8, u16, u32, u64, i, start, end, wire_extra, vers
         if l4_outcome == tp.L4_BAD_LENGTH:
             return S_BAD_INNER_TCP
     elif proto == iph.IPPROTO_UDP:
-        (l4_outcome, sport, dport, length, _, payload_start, _) = tp.parse_udp(buf, l4, packet_end, on_wire)
+        (l4_outcome, sport, dport, length, _, payload_start, _) = tp.parse_udp(buf, l4, packet_end, on_wire, (frag & iph.FRAG_MF) != 0)
         u16[INNER_SPORT, i] = sport
         u16[INNER_DPORT, i] = dport
         u32[INNER_L4_PAYLOAD_BYTES, i] = max(length - tp.UDP_HEADER_BYTES, 0)
@@ -230,8 +230,8 @@ def _decode_geneve(buf, words, u8, u16, u32, u64, i, frame, l3, start, end, wire
     u16[GWLB_SHAPE, i] = shape
     if outcome == g.GENEVE_BAD_VERSION:
         return S_BAD_GENEVE_VERSION
-    if outcome == g.GENEVE_OPTIONS_TRUNCATED:
-        return S_TRUNC_OPTIONS
+    if outcome == g.GENEVE_OPTIONS_TRUNCATED:  # cut by the capture, or declared past the datagram on the wire
+        return S_TRUNC_OPTIONS if inner <= wire_end else S_BAD_GENEVE_OPTIONS
     if outcome == g.GENEVE_BAD_OPTIONS:
         return S_BAD_GENEVE_OPTIONS
     u16[ENCAP_OVERHEAD_BYTES, i] = inner - l3
@@ -292,7 +292,9 @@ def decode_records(buf, words, frame_offset, cap_len, wire_len, link_type, u8, u
             continue
         on_wire = total - (l4 - l3)
         if proto == iph.IPPROTO_UDP:
-            (udp_outcome, sport, dport, length, checksum, payload, payload_end) = tp.parse_udp(buf, l4, packet_end, on_wire)
+            (udp_outcome, sport, dport, length, checksum, payload, payload_end) = tp.parse_udp(
+                buf, l4, packet_end, on_wire, (frag & iph.FRAG_MF) != 0
+            )
             if udp_outcome == tp.L4_TRUNCATED:
                 u8[KIND, i] = K_UDP
                 u8[STATUS, i] = S_TRUNC_OUTER_L4
@@ -321,5 +323,7 @@ def decode_records(buf, words, frame_offset, cap_len, wire_len, link_type, u8, u
             u16[OUTER_HTTP_STATUS, i] = tp.http_status(buf, l4 + header, packet_end)
         elif proto == iph.IPPROTO_ICMP or proto == iph.IPPROTO_ICMPV6:
             u8[KIND, i] = K_ICMP
+            if packet_end - l4 < tp.ICMP_MIN_HEADER_BYTES:
+                u8[STATUS, i] = S_TRUNC_OUTER_L4
         else:
             u8[KIND, i] = K_IP_OTHER

@@ -31,10 +31,11 @@ L4_BAD_LENGTH = 2
 
 
 @jit
-def parse_udp(buf, p, packet_end, on_wire):
+def parse_udp(buf, p, packet_end, on_wire, more_fragments):
     """Return (outcome, sport, dport, length, checksum, payload offset, captured payload end).
 
-    ``on_wire`` is the UDP length the IP header implies; a UDP length of 0 (BIG TCP, GSO) takes it.
+    ``on_wire`` is the UDP length the IP header implies; a UDP length of 0 (BIG TCP, GSO) takes it.  In a
+    first fragment (``more_fragments``) the datagram goes on in later fragments, past ``on_wire``.
     """
     if packet_end - p < UDP_HEADER_BYTES:
         return L4_TRUNCATED, 0, 0, 0, 0, p, p
@@ -45,7 +46,7 @@ def parse_udp(buf, p, packet_end, on_wire):
     if length == 0:
         length = on_wire
     payload_end = min(p + length, packet_end)
-    if length < UDP_HEADER_BYTES or length > on_wire:
+    if length < UDP_HEADER_BYTES or (length > on_wire and not more_fragments):
         return L4_BAD_LENGTH, sport, dport, length, checksum, p + UDP_HEADER_BYTES, max(payload_end, p + UDP_HEADER_BYTES)
     return L4_OK, sport, dport, length, checksum, p + UDP_HEADER_BYTES, payload_end
 
@@ -72,7 +73,10 @@ def _tcp_mss(buf, p, end):
 
 @jit
 def parse_tcp(buf, p, packet_end, on_wire):
-    """Return (outcome, sport, dport, seq, ack, flags, header length, MSS option, payload bytes)."""
+    """Return (outcome, sport, dport, seq, ack, flags, header length, MSS option, payload bytes).
+
+    A data offset below 5 words or past the ``on_wire`` bytes of the segment is malformed.
+    """
     if packet_end - p < TCP_MIN_HEADER_BYTES:
         return L4_TRUNCATED, 0, 0, 0, 0, 0, 0, 0, 0
     sport = u16be(buf, p)
@@ -82,7 +86,7 @@ def parse_tcp(buf, p, packet_end, on_wire):
     header = (buf[p + TCP_DATA_OFFSET] >> 4) * 4
     flags = ((buf[p + TCP_DATA_OFFSET] & 0x01) << 8) | buf[p + TCP_FLAGS]
     payload = max(on_wire - header, 0)
-    if header < TCP_MIN_HEADER_BYTES:
+    if header < TCP_MIN_HEADER_BYTES or header > on_wire:
         return L4_BAD_LENGTH, sport, dport, seq, ack, flags, header, 0, payload
     if packet_end - p < header:
         return L4_TRUNCATED, sport, dport, seq, ack, flags, header, 0, payload
@@ -120,9 +124,10 @@ def http_status(buf, p, end):
     """The status code of an HTTP/1.x status line starting at ``p`` ("HTTP/1.1 200 OK"), else 0."""
     if end - p < HTTP_STATUS_LINE_BYTES:
         return 0
-    # "HTTP/1."
+    # "HTTP/1." DIGIT SP (RFC 9112 2.3, 4)
     if not (buf[p] == 72 and buf[p + 1] == 84 and buf[p + 2] == 84 and buf[p + 3] == 80
-            and buf[p + 4] == 47 and buf[p + 5] == 49 and buf[p + 6] == 46 and buf[p + 8] == 32):
+            and buf[p + 4] == 47 and buf[p + 5] == 49 and buf[p + 6] == 46 and 48 <= buf[p + 7] <= 57
+            and buf[p + 8] == 32):
         return 0
     status = 0
     for k in range(9, 12):

@@ -1,0 +1,39 @@
+"""IP addresses as the packet table keeps them, 128-bit integers in two uint64 halves, IPv4 mapped (RFC 4291 2.5.5.2), and as text."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+
+IPV4_MAPPED_HI = 0
+IPV4_MAPPED_LO_PREFIX = 0xFFFF_0000_0000
+_LOW32 = 0xFFFF_FFFF
+
+
+def format_address(hi: int, lo: int) -> str:
+    """Text of one address: dotted quad for IPv4-mapped values, RFC 5952 text for IPv6."""
+    hi, lo = int(hi), int(lo)
+    if hi == IPV4_MAPPED_HI and lo >> 32 == 0xFFFF:
+        return str(ipaddress.IPv4Address(lo & _LOW32))
+    return str(ipaddress.IPv6Address(hi << 64 | lo))
+
+
+def parse_address(text: str) -> tuple[int, int]:
+    """(hi, lo) of an IPv4 or IPv6 address given as text; raises ValueError when it is neither."""
+    address = ipaddress.ip_address(text.strip())
+    if address.version == 4:
+        return IPV4_MAPPED_HI, IPV4_MAPPED_LO_PREFIX | int(address)
+    value = int(address)
+    return value >> 64, value & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def format_addresses(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Text of many addresses (an object array), formatting each distinct address once."""
+    pairs = np.stack([np.asarray(hi, np.uint64), np.asarray(lo, np.uint64)], axis=1)
+    if len(pairs) == 0:
+        return np.empty(0, dtype=object)
+    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    text = np.array([format_address(h, l) for h, l in unique], dtype=object)
+    return text[inverse.reshape(-1)]
+

@@ -1,0 +1,1 @@
+"""Tables in, findings out: each analysis is a pure function of the packet (and later leg and flow) tables."""

@@ -1,0 +1,209 @@
+"""The gwcheck command line: the only place that prints, and the only place that exits."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import enum
+import json
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import TextIO
+
+from ._version import __version__
+
+PROG = "gwcheck"
+
+
+class ExitCode(enum.IntEnum):
+    """Exit statuses of every command."""
+
+    OK = 0
+    CHECK_FAILED = 1  # a validation check failed
+    USAGE = 2  # bad arguments or settings
+    UNREADABLE = 3  # a capture cannot be read
+
+
+def _comma_floats(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a UDP port number, got {text!r}") from None
+    if not 0 < value <= 0xFFFF:
+        raise argparse.ArgumentTypeError(f"port {value} is outside 1-65535")
+    return value
+
+
+def _add_capture_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("captures", nargs="+", metavar="CAPTURE", help="pcap or pcapng files, plain or gzip (format found from the magic number)")
+    parser.add_argument("--port", type=_port, default=6081, help="UDP port of Geneve (default: 6081)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Prove an AWS Gateway Load Balancer deployment right from captures on its appliances.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    analyze = commands.add_parser("analyze", help="read captures and report what they hold", description="Read captures and report on the GWLB traffic in them.")
+    _add_capture_arguments(analyze)
+    analyze.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")
+    analyze.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output")
+    analyze.add_argument("--appliance", action="append", metavar="IP", default=[], help="an appliance's address, when the roles cannot be inferred (repeatable)")
+    analyze.add_argument("--gwlb", action="append", metavar="IP", default=[], help="a GWLB node's address, when the roles cannot be inferred (repeatable)")
+
+    decode = commands.add_parser("decode", help="decode captures into a packet table (Parquet or CSV)", description="Decode captures into the packet table, one row per packet.")
+    _add_capture_arguments(decode)
+    decode.add_argument("-o", "--output", required=True, metavar="FILE", help="output file: .parquet (needs pyarrow) or .csv")
+    decode.add_argument("--text-addresses", action="store_true", help="add outer_src, outer_dst, inner_src, inner_dst as text beside the integer columns")
+
+    simulate = commands.add_parser("simulate", help="write GWLB traffic with known truth", description="Write what tcpdump on GWLB appliances would capture, and a .truth.json beside it.")
+    simulate.add_argument("-o", "--output", required=True, metavar="FILE", help="capture to write (with --split, one per appliance beside it)")
+    simulate.add_argument("--seed", type=int, default=1, help="random seed: the same seed writes the same bytes (default: 1)")
+    simulate.add_argument("--flows", type=int, default=40, help="inner flows (default: 40)")
+    simulate.add_argument("--duration", type=float, default=5.0, metavar="SECONDS", help="time over which flows start (default: 5)")
+    simulate.add_argument("--appliances", type=int, default=3, help="appliances in the target group (default: 3)")
+    simulate.add_argument("--gwlb-nodes", type=int, default=2, help="GWLB nodes (default: 2)")
+    simulate.add_argument("--endpoints", type=int, default=2, help="GWLB endpoints (default: 2)")
+    simulate.add_argument("--weights", type=_comma_floats, metavar="W1,W2,...", help="relative share of flows per appliance (default: even)")
+    simulate.add_argument("--ipv6-share", type=float, default=0.3, help="share of flows with IPv6 inner packets (default: 0.3)")
+    simulate.add_argument("--latency-us", type=_comma_floats, default=[80.0], metavar="US[,US...]", help="median appliance dwell time, one value or one per appliance (default: 80)")
+    simulate.add_argument("--latency-sigma", type=float, default=0.5, help="lognormal shape of the dwell time (default: 0.5)")
+    simulate.add_argument("--endpoint-setup-ms", type=float, default=20.0, help="extra dwell of an appliance's first packet from each endpoint (default: 20)")
+    simulate.add_argument("--appliance-mode", choices=("bridge", "route"), default="bridge", help="route: the appliance decrements the inner TTL (default: bridge)")
+    simulate.add_argument("--link", choices=("ethernet", "vlan", "sll2"), default="ethernet", help="link-layer framing (default: ethernet)")
+    simulate.add_argument("--vlan-id", type=int, default=100, help="VLAN ID with --link vlan (default: 100)")
+    simulate.add_argument("--format", choices=("pcap", "pcap-ns", "pcapng"), default="pcap", help="file format (default: pcap)")
+    simulate.add_argument("--split", action="store_true", help="one capture per appliance, as tcpdump on each would write")
+    simulate.add_argument("--clock-offsets-ms", type=_comma_floats, default=[], metavar="MS,MS,...", help="with --split, each appliance's clock offset")
+    return parser
+
+
+@contextlib.contextmanager
+def _warnings_to(stream: TextIO) -> Iterator[None]:
+    """Show the library's warnings as one line each on ``stream``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                stream.write(f"{PROG}: warning: {warning.message}\n")
+
+
+@contextlib.contextmanager
+def _output(path: str | None, stdout: TextIO) -> Iterator[TextIO]:
+    if path is None:
+        yield stdout
+        return
+    with open(path, "w", encoding="utf-8") as handle:
+        yield handle
+
+
+def _run_analyze(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
+    from .analysis.roles import infer_roles, parse_addresses
+    from .analysis.summary import capture_summary
+    from .report.text import render_summary
+    from .tables.packets import read_packets
+
+    appliances = parse_addresses(args.appliance, "appliance")
+    nodes = parse_addresses(args.gwlb, "GWLB node")
+    packets = read_packets(args.captures, port=args.port)
+    summary = capture_summary(packets, infer_roles(packets, appliances, nodes))
+    with _output(args.output, stdout) as out:
+        if args.format == "json":
+            json.dump({"gwcheck_version": __version__, "summary": summary}, out, indent=1)
+            out.write("\n")
+        else:
+            render_summary(summary, out)
+    return ExitCode.OK
+
+
+def _run_decode(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
+    from .errors import ConfigError
+    from .tables.export import write_table
+    from .tables.packets import read_packets
+
+    if not args.output.endswith((".parquet", ".csv")):
+        raise ConfigError(f"output {args.output!r} must end in .parquet or .csv")
+    packets = read_packets(args.captures, port=args.port)
+    write_table(packets, args.output, text_addresses=args.text_addresses)
+    stdout.write(f"wrote {len(packets)} packets to {args.output}\n")
+    return ExitCode.OK
+
+
+def _run_simulate(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
+    from .simulate.scenario import Scenario
+    from .simulate.simulator import simulate, truth_path_for
+
+    scenario = Scenario(
+        seed=args.seed,
+        flows=args.flows,
+        duration_s=args.duration,
+        appliances=args.appliances,
+        gwlb_nodes=args.gwlb_nodes,
+        endpoints=args.endpoints,
+        weights=args.weights,
+        ipv6_share=args.ipv6_share,
+        latency_median_us=args.latency_us,
+        latency_sigma=args.latency_sigma,
+        endpoint_setup_ms=args.endpoint_setup_ms,
+        appliance_mode=args.appliance_mode,
+        link=args.link,
+        vlan_id=args.vlan_id,
+        format=args.format,
+        split=args.split,
+        clock_offsets_ms=args.clock_offsets_ms,
+    )
+    truth = simulate(scenario, args.output)
+    names = ", ".join(f["path"] for f in truth["files"])
+    stdout.write(f"wrote {truth['packets']} packets of {truth['flows']} flows to {names}; truth in {truth_path_for(args.output).name}\n")
+    return ExitCode.OK
+
+
+_COMMANDS = {"analyze": _run_analyze, "decode": _run_decode, "simulate": _run_simulate}
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run one command; return its exit code (the console script exits with it)."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its message
+        return int(exc.code or 0) if exc.code in (0, None) else ExitCode.USAGE
+    from .errors import CaptureError, ConfigError, GwcheckError
+
+    try:
+        with _warnings_to(stderr):
+            return int(_COMMANDS[args.command](args, stdout))
+    except CaptureError as exc:
+        stderr.write(f"{PROG}: error: {exc}\n")
+        return ExitCode.UNREADABLE
+    except ConfigError as exc:
+        stderr.write(f"{PROG}: error: {exc}\n")
+        return ExitCode.USAGE
+    except GwcheckError as exc:
+        stderr.write(f"{PROG}: error: {exc}\n")
+        return ExitCode.UNREADABLE
+    except OSError as exc:
+        stderr.write(f"{PROG}: error: {exc.filename or ''}: {exc.strerror or exc}\n")
+        return ExitCode.UNREADABLE
+    except KeyboardInterrupt:
+        stderr.write(f"{PROG}: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Findings in, text out: renderers take a stream and return nothing; plots return matplotlib Figures."""
