@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ..schema import COLUMN_DTYPES
@@ -12,6 +15,8 @@ from .kernel import ROW_COUNTS, ROWS, STORAGE_DTYPES, decode_records
 __all__ = ["AWS_OPTION_CLASS", "GENEVE_PORT", "allocate_matrices", "column_views", "decode_frames", "vpce_id"]
 
 Matrices = dict[str, np.ndarray]
+MAX_THREADS = 8
+MIN_PACKETS_PER_THREAD = 50_000  # below this a thread costs more than it saves
 
 
 def allocate_matrices(n: int) -> Matrices:
@@ -33,18 +38,29 @@ def decode_frames(data: np.ndarray, records: dict[str, np.ndarray], matrices: Ma
         from ..errors import ConfigError
 
         raise ConfigError(f"port {port} is not a UDP port (0-65535)")
-    if len(records["frame_offset"]) == 0:
+    n = len(records["frame_offset"])
+    words = as_words(data)
+
+    def decode_slice(start: int, stop: int) -> None:
+        decode_records(
+            data,
+            words,
+            records["frame_offset"][start:stop],
+            records["cap_len_bytes"][start:stop],
+            records["wire_len_bytes"][start:stop],
+            records["link_type"][start:stop],
+            matrices["u8"][:, start:stop],
+            matrices["u16"][:, start:stop],
+            matrices["u32"][:, start:stop],
+            matrices["u64"][:, start:stop],
+            int(port),
+        )
+
+    workers = min(os.cpu_count() or 1, MAX_THREADS, n // MIN_PACKETS_PER_THREAD)
+    if workers <= 1:
+        decode_slice(0, n)
         return
-    decode_records(
-        data,
-        as_words(data),
-        records["frame_offset"],
-        records["cap_len_bytes"],
-        records["wire_len_bytes"],
-        records["link_type"],
-        matrices["u8"],
-        matrices["u16"],
-        matrices["u32"],
-        matrices["u64"],
-        int(port),
-    )
+    bounds = [n * k // workers for k in range(workers + 1)]
+    with ThreadPoolExecutor(workers) as pool:  # the kernel releases the GIL (nogil=True)
+        for future in [pool.submit(decode_slice, a, b) for a, b in zip(bounds, bounds[1:])]:
+            future.result()
