@@ -86,7 +86,33 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--format", choices=("pcap", "pcap-ns", "pcapng"), default="pcap", help="file format (default: pcap)")
     simulate.add_argument("--split", action="store_true", help="one capture per appliance, as tcpdump on each would write")
     simulate.add_argument("--clock-offsets-ms", type=_comma_floats, default=[], metavar="MS,MS,...", help="with --split, each appliance's clock offset")
+    faults = simulate.add_argument_group("faults", "what goes wrong, flow by flow (shared/docs/gwlb.md)")
+    for flag, kind, default, metavar, text in SIMULATE_FAULT_OPTIONS:
+        faults.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
     return parser
+
+
+# (flag, type, default, metavar, help) of the simulator's fault options; each maps to the Scenario field of its name.
+SIMULATE_FAULT_OPTIONS: tuple[tuple[str, type, object, str, str], ...] = (
+    ("--asymmetric", int, 0, "N", "flows whose reverse direction enters by another endpoint, GWLB node and appliance"),
+    ("--one-sided", int, 0, "N", "flows whose reverse direction never reaches an appliance"),
+    ("--moved", int, 0, "N", "flows that change appliance part way"),
+    ("--not-returned-rate", float, 0.0, "SHARE", "share of ingress packets the appliance never sends back"),
+    ("--not-returned-endpoint", int, None, "K", "restrict those drops to one endpoint (0-based index)"),
+    ("--stale-cookie", int, 0, "N", "flows reusing an older flow's 5-tuple, answered with the older flow's options"),
+    ("--modified-options", int, 0, "N", "flows the appliance returns with another attachment ID"),
+    ("--originated", int, 0, "N", "flows the appliance sends into GWLB that never came from it"),
+    ("--idle-gap", int, 0, "N", "flows silent past the idle timeout, then back with a new cookie"),
+    ("--over-mtu", int, 0, "N", "jumbo flows (MSS 8961) with inner packets over 8,500 bytes"),
+    ("--outer-fragments", int, 0, "N", "flows whose large return legs the appliance fragments (MTU 1500)"),
+    ("--gso", int, 0, "N", "flows captured as GSO/GRO super-packets (an artefact, not a fault)"),
+    ("--health-check-interval", float, 10.0, "SECONDS", "seconds between health checks from each GWLB node to each appliance; 0: none"),
+    ("--health-check-unanswered", float, 0.0, "SHARE", "share of health checks left unanswered"),
+    ("--failing-appliance", int, None, "K", "an appliance (0-based index) that answers no health check"),
+    ("--tcp-idle-timeout", float, 350.0, "SECONDS", "GWLB's TCP idle timeout in seconds"),
+    ("--udp-idle-timeout", float, 120.0, "SECONDS", "GWLB's idle timeout for other protocols in seconds"),
+)
+_SCENARIO_FIELD = {"--health-check-interval": "health_check_interval_s", "--tcp-idle-timeout": "tcp_idle_timeout_s", "--udp-idle-timeout": "udp_idle_timeout_s"}
 
 
 @contextlib.contextmanager
@@ -164,10 +190,18 @@ def _run_simulate(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
         format=args.format,
         split=args.split,
         clock_offsets_ms=args.clock_offsets_ms,
+        **{
+            _SCENARIO_FIELD.get(flag, flag[2:].replace("-", "_")): getattr(args, flag[2:].replace("-", "_"))
+            for flag, *_ in SIMULATE_FAULT_OPTIONS
+        },
     )
     truth = simulate(scenario, args.output)
     names = ", ".join(f["path"] for f in truth["files"])
-    stdout.write(f"wrote {truth['packets']} packets of {truth['flows']} flows to {names}; truth in {truth_path_for(args.output).name}\n")
+    faults = ", ".join(f"{kind} {len(keys)}" for kind, keys in truth["faults"].items()) or "none"
+    stdout.write(
+        f"wrote {truth['packets']} packets of {truth['flows']} flows to {names}; faulty flows: {faults}; "
+        f"truth in {truth_path_for(args.output).name}\n"
+    )
     return ExitCode.OK
 
 

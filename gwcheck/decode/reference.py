@@ -24,6 +24,7 @@ from ..schema import (
 )
 
 GENEVE_PORT = 6081  # IANA, RFC 8926 3.3
+WORD_BYTES = 4  # the unit of the IPv4 header length, TCP data offset, AH length and Geneve lengths
 
 # Link layers (tcpdump.org link-layer header types).
 LINKTYPE_NULL = 0  # BSD loopback: address family in the writing host's byte order
@@ -48,17 +49,22 @@ VLAN_TAG_BYTES = 4
 VLAN_ETHERTYPES = frozenset({dpkt.ethernet.ETH_TYPE_8021Q, dpkt.ethernet.ETH_TYPE_8021AD, dpkt.ethernet.ETH_TYPE_QINQ1})
 IP_VERSION_OF_ETHERTYPE = {dpkt.ethernet.ETH_TYPE_IP: 4, dpkt.ethernet.ETH_TYPE_IP6: 6}
 ETHERTYPE_OF_IP_VERSION = {4: dpkt.ethernet.ETH_TYPE_IP, 6: dpkt.ethernet.ETH_TYPE_IP6}
+SLL_HEADER_BYTES = 16
+SLL2_HEADER_BYTES = 20
 LINK_HEADERS = {  # link type -> (dpkt header class, header bytes, name of its ethertype field)
     LINKTYPE_ETHERNET: (dpkt.ethernet.Ethernet, ETHERNET_HEADER_BYTES, "type"),
-    LINKTYPE_LINUX_SLL: (dpkt.sll.SLL, 16, "ethtype"),
-    LINKTYPE_LINUX_SLL2: (dpkt.sll2.SLL2, 20, "ethtype"),
+    LINKTYPE_LINUX_SLL: (dpkt.sll.SLL, SLL_HEADER_BYTES, "ethtype"),
+    LINKTYPE_LINUX_SLL2: (dpkt.sll2.SLL2, SLL2_HEADER_BYTES, "ethtype"),
 }
 
 # IP (RFC 791, RFC 8200) and what follows it.
 IPV4_MIN_HEADER_BYTES = 20
 IPV6_HEADER_BYTES = 40
 IPV6_FRAGMENT_HEADER_BYTES = 8
-IPV6_EXTENSION_HEADERS = frozenset({0, 43, 44, 51, 60, 135, 139, 140})  # IANA, without ESP (opaque)
+IPV6_EXTENSION_MIN_BYTES = 2  # next header and length
+IPV6_EXTENSION_UNIT = 8  # RFC 8200 4.3: length in 8-byte units past the first 8
+# IANA's extension headers but ESP (opaque): hop-by-hop, routing, fragment, AH, destination options, mobility, HIP, shim6
+IPV6_EXTENSION_HEADERS = frozenset({0, 43, 44, 51, 60, 135, 139, 140})
 FRAGMENT_OFFSET_UNIT = 8
 IPV4_MAPPED_HI = 0
 IPV4_MAPPED_LO = 0xFFFF_0000_0000  # ::ffff:0:0/96 (RFC 4291 2.5.5.2), low half
@@ -68,7 +74,7 @@ TCP_OPTION_END = 0
 TCP_OPTION_NOP = 1
 TCP_OPTION_MSS = 2
 TCP_OPTION_MSS_BYTES = 4
-OUTER_TCP_FLAGS_MASK = 0xFF
+TCP_OPTION_HEADER_BYTES = 2  # kind and length
 ICMP_HEADER_BYTES = 4
 ICMP_ECHO_HEADER_BYTES = 8
 ICMP_PROTOCOLS = {  # IP protocol -> (dpkt header, dpkt echo header, the types carrying identifier and sequence)
@@ -81,7 +87,6 @@ HTTP_STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] ([0-9]{3})")  # RFC 9112 4
 GENEVE_HEADER_BYTES = 8
 GENEVE_VERSION = 0
 OPTION_HEADER_BYTES = 4
-WORD_BYTES = 4
 PROTOCOL_ETHERNET = dpkt.ethernet.ETH_TYPE_TEB
 GWLB_PROTOCOLS = frozenset({dpkt.ethernet.ETH_TYPE_IP, dpkt.ethernet.ETH_TYPE_IP6})
 AWS_OPTION_CLASS = 0x0108
@@ -101,7 +106,7 @@ DIGEST_WORD_BYTES = 8
 DIGEST_ROTATE = 31
 DIGEST_IGNORED_BYTES = {4: (8, 10, 11), 6: (7,)}  # IPv4 TTL and header checksum; IPv6 hop limit
 NO_DIGEST = 0
-EMPTY_DIGEST_SUBSTITUTE = 1  # a digest that comes out 0 is stored as 1, 0 meaning "none"
+ZERO_DIGEST_STORED_AS = 1  # 0 means "no digest"
 
 #: The columns decode_frame returns: every decoder column but those of the capture records.
 FRAME_COLUMNS = tuple(name for name in DECODER_COLUMNS if name not in RECORD_COLUMNS)
@@ -203,7 +208,7 @@ def _address(packed: bytes) -> tuple[int, int]:
 
 
 def inner_digest(packet: bytes, ip_version: int) -> int:
-    """xxHash64-style digest of ``packet`` with the bytes a router rewrites zeroed (``ip_version`` 4 or 6; 0: none); 0 for no bytes."""
+    """The digest of ``packet`` (0 when empty) with the bytes a router rewrites zeroed: ``ip_version`` 4 or 6, 0 for none."""
     if not packet:
         return NO_DIGEST
     data = bytearray(packet)
@@ -221,7 +226,7 @@ def inner_digest(packet: bytes, ip_version: int) -> int:
     acc ^= acc >> 29
     acc = (acc * PRIME3) & UINT64
     acc ^= acc >> 32
-    return acc or EMPTY_DIGEST_SUBSTITUTE
+    return acc or ZERO_DIGEST_STORED_AS
 
 
 def decode_frame(frame: bytes, link_type: int, wire_len: int, port: int = GENEVE_PORT) -> dict[str, int | bool]:
@@ -291,7 +296,9 @@ def _vlan_tags(data: bytes, start: int, ethertype: int) -> tuple[int | None, int
     return start, ethertype, vlan_ids
 
 
-def _decode_ip(data: bytes, on_wire: int, version: int, layer: _Layer, row: dict) -> tuple[_Ip | None, bytes, DecodeStatus | None]:
+def _decode_ip(
+    data: bytes, on_wire: int, version: int, layer: _Layer, row: dict
+) -> tuple[_Ip | None, bytes, DecodeStatus | None]:
     """Decode the IP header at the start of ``data`` (``on_wire`` bytes on the wire) into ``layer``'s columns.
 
     Returns (header or None when decoding stops, the captured bytes of the IP packet, status or None).
@@ -322,13 +329,13 @@ def _decode_ip(data: bytes, on_wire: int, version: int, layer: _Layer, row: dict
     while next_header in IPV6_EXTENSION_HEADERS:
         if next_header == dpkt.ip.IP_PROTO_FRAGMENT:
             size = IPV6_FRAGMENT_HEADER_BYTES
-        elif len(packet) - position < 2:
-            status = layer.truncated_ip if position + 2 <= total else layer.bad_extension
+        elif len(packet) - position < IPV6_EXTENSION_MIN_BYTES:
+            status = layer.truncated_ip if position + IPV6_EXTENSION_MIN_BYTES <= total else layer.bad_extension
             break
         elif next_header == dpkt.ip.IP_PROTO_AH:
-            size = (packet[position + 1] + 2) * 4  # RFC 4302 2.2: 4-byte units, minus 2
+            size = (packet[position + 1] + 2) * WORD_BYTES  # RFC 4302 2.2: 4-byte units, minus 2
         else:
-            size = (packet[position + 1] + 1) * 8  # RFC 8200 4.3: 8-byte units past the first 8
+            size = (packet[position + 1] + 1) * IPV6_EXTENSION_UNIT
         if position + size > len(packet):
             status = layer.truncated_ip if position + size <= total else layer.bad_extension
             break
@@ -354,6 +361,7 @@ def _decode_ip(data: bytes, on_wire: int, version: int, layer: _Layer, row: dict
 
 
 def _decode_ipv4(data: bytes, on_wire: int, layer: _Layer, row: dict) -> tuple[_Ip | None, bytes, DecodeStatus | None]:
+    """The IPv4 half of :func:`_decode_ip`; a length that lies is malformed before a cut header is truncated."""
     p = layer.prefix
     if len(data) < IPV4_MIN_HEADER_BYTES:
         return None, data, layer.truncated_ip
@@ -375,7 +383,7 @@ def _decode_ipv4(data: bytes, on_wire: int, layer: _Layer, row: dict) -> tuple[_
         row["inner_frag_offset_bytes"] = ip.offset * FRAGMENT_OFFSET_UNIT
     total = ip.len or on_wire  # 0: TCP segmentation offload, BIG TCP
     row[f"{p}_ip_len_bytes"] = total
-    header_bytes = ip.hl * 4
+    header_bytes = ip.hl * WORD_BYTES
     if header_bytes < IPV4_MIN_HEADER_BYTES:
         return None, data, layer.bad_header_length
     packet = data[:total]
@@ -445,7 +453,7 @@ def _decode_tcp(segment: bytes, on_wire: int, layer: _Layer, row: dict) -> int:
     if len(segment) < TCP_MIN_HEADER_BYTES:
         raise _Stop(layer.truncated_l4)
     tcp = _header(dpkt.tcp.TCP, segment)
-    header_bytes = tcp.off * 4
+    header_bytes = tcp.off * WORD_BYTES
     row[f"{p}_sport"], row[f"{p}_dport"] = tcp.sport, tcp.dport
     row[f"{p}_tcp_flags"] = tcp.flags & layer.tcp_flags_mask
     row[f"{p}_l4_payload_bytes"] = max(on_wire - header_bytes, 0)
@@ -470,13 +478,13 @@ def _tcp_mss(options: bytes) -> int:
         if kind == TCP_OPTION_NOP:
             position += 1
             continue
-        if position + 2 > len(options):
+        if position + TCP_OPTION_HEADER_BYTES > len(options):
             return 0
         size = options[position + 1]
-        if size < 2 or position + size > len(options):
+        if size < TCP_OPTION_HEADER_BYTES or position + size > len(options):
             return 0
         if kind == TCP_OPTION_MSS and size == TCP_OPTION_MSS_BYTES:
-            return int.from_bytes(options[position + 2 : position + 4], "big")
+            return int.from_bytes(options[position + TCP_OPTION_HEADER_BYTES : position + size], "big")
         position += size
     return 0
 
@@ -496,13 +504,15 @@ def _decode_geneve(payload: bytes, on_wire: int, start: int, outer_start: int, r
     shape = GwlbShape(0)
     if row["outer_ip_version"] == 6:
         shape |= GwlbShape.OUTER_IPV6
-    if geneve.version != GENEVE_VERSION or geneve.oam or geneve.critical or geneve.vni or geneve.protocol not in GWLB_PROTOCOLS:
+    gwlb_header = not (geneve.oam or geneve.critical or geneve.vni) and geneve.protocol in GWLB_PROTOCOLS
+    if geneve.version != GENEVE_VERSION or not gwlb_header:
         shape |= GwlbShape.HEADER
     if geneve.version != GENEVE_VERSION:
         row["gwlb_shape"] = int(shape)
         raise _Stop(DecodeStatus.MALFORMED_GENEVE_VERSION)
     inner_start = GENEVE_HEADER_BYTES + options_bytes
-    options_shape, status = _decode_options(payload[GENEVE_HEADER_BYTES:inner_start], options_bytes, inner_start > on_wire, row)
+    options = payload[GENEVE_HEADER_BYTES:inner_start]
+    options_shape, status = _decode_options(options, options_bytes, inner_start > on_wire, row)
     row["gwlb_shape"] = int(shape | options_shape)
     if status is not None:
         raise _Stop(status)
@@ -607,7 +617,9 @@ def _decode_inner(data: bytes, on_wire: int, version: int, row: dict) -> None:
             row["inner_icmp_id"], row["inner_icmp_seq"] = echo.id, echo.seq
 
 
-def read_packets_reference(paths: str | os.PathLike | Iterable[str | os.PathLike], port: int = GENEVE_PORT) -> pd.DataFrame:
+def read_packets_reference(
+    paths: str | os.PathLike | Iterable[str | os.PathLike], port: int = GENEVE_PORT
+) -> pd.DataFrame:
     """``gwcheck.read_packets`` done one packet at a time with :func:`decode_frame`: same columns, dtypes and row order."""
     path_list = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
     rows = []

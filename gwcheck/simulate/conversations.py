@@ -84,21 +84,35 @@ class _Builder:
         self.add(direction, IPPROTO_UDP, fr.udp(src, dst, sport, dport, payload))
 
 
-def tcp_connection(rng: np.random.Generator, ends: Endpoints, rtt_us: float = 400.0, exchanges: int = 3) -> list[InnerPacket]:
-    """Handshake, ``exchanges`` request/response rounds split at the MSS, and a FIN teardown."""
+def tcp_connection(
+    rng: np.random.Generator,
+    ends: Endpoints,
+    rtt_us: float = 400.0,
+    exchanges: int = 3,
+    mss: int = TCP_MSS,
+    segment_bytes: int | None = None,
+    min_response_segments: int = 0,
+) -> list[InnerPacket]:
+    """Handshake, ``exchanges`` request/response rounds, and a FIN teardown.
+
+    Responses are cut into segments of ``segment_bytes`` (the MSS by default); more than the MSS is what
+    a capture shows of GSO/GRO super-packets.  ``min_response_segments`` makes every response at least
+    that many full segments.
+    """
+    segment = segment_bytes or mss
     b = _Builder(rng, ends, rtt_us)
-    b.tcp(CLIENT_TO_SERVER, fr.TCP_SYN, mss=TCP_MSS)
+    b.tcp(CLIENT_TO_SERVER, fr.TCP_SYN, mss=mss)
     b.wait(rtt_us)
-    b.tcp(SERVER_TO_CLIENT, fr.TCP_SYN | fr.TCP_ACK, mss=TCP_MSS)
+    b.tcp(SERVER_TO_CLIENT, fr.TCP_SYN | fr.TCP_ACK, mss=mss)
     b.wait(rtt_us)
     b.tcp(CLIENT_TO_SERVER, fr.TCP_ACK)
     for _ in range(exchanges):
         b.wait(rtt_us / 4)
         b.tcp(CLIENT_TO_SERVER, fr.TCP_PSH | fr.TCP_ACK, _payload(rng, int(rng.integers(60, 600))))
         b.wait(rtt_us)
-        response = int(rng.integers(200, 4 * TCP_MSS))
+        response = int(rng.integers(max(200, min_response_segments * segment), (4 + min_response_segments) * segment))
         while response > 0:
-            size = min(response, TCP_MSS)
+            size = min(response, segment)
             response -= size
             b.tcp(SERVER_TO_CLIENT, fr.TCP_ACK | (fr.TCP_PSH if response == 0 else 0), _payload(rng, size))
             b.wait(20)
@@ -144,7 +158,7 @@ def icmp_echo(rng: np.random.Generator, ends: Endpoints, rtt_us: float = 400.0, 
 
 _PAYLOAD_POOL_BYTES = 1 << 16
 # Fixed random bytes; payloads are slices of it at offsets drawn from the scenario's generator.
-_POOL = np.random.default_rng(6081).integers(0, 256, _PAYLOAD_POOL_BYTES + 8 * TCP_MSS, dtype=np.uint8).tobytes()
+_POOL = np.random.default_rng(6081).integers(0, 256, _PAYLOAD_POOL_BYTES + 65536, dtype=np.uint8).tobytes()
 
 
 def _payload(rng: np.random.Generator, size: int) -> bytes:

@@ -46,8 +46,10 @@ def ip_address(value: Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def packed(value: Address) -> bytes:
-    """The address in network byte order, 4 or 16 bytes."""
+def packed(value: Address | bytes) -> bytes:
+    """The address in network byte order, 4 or 16 bytes (given so already, it is returned as it is)."""
+    if isinstance(value, bytes):
+        return value
     return ip_address(value).packed
 
 
@@ -224,3 +226,21 @@ def gwlb_encapsulate(
     """The outer IPv4/UDP/Geneve packet GWLB sends: ``inner`` wrapped with ``options`` (shared/docs/gwlb.md)."""
     payload = geneve(geneve_protocol_of(inner), options, inner)
     return ipv4(outer_src, outer_dst, IPPROTO_UDP, udp(outer_src, outer_dst, sport, port, payload, checksum=udp_checksum), ttl=ttl, ident=ident)
+
+
+def fragment_ipv4(packet: bytes, mtu: int) -> list[bytes]:
+    """Split an IPv4 packet into fragments of at most ``mtu`` bytes (RFC 791 3.2); one piece when it fits."""
+    if len(packet) <= mtu:
+        return [packet]
+    header_len = (packet[0] & 0x0F) * 4
+    header, payload = packet[:header_len], packet[header_len:]
+    step = (mtu - header_len) // 8 * 8
+    ident = struct.unpack_from("!H", header, 4)[0]
+    ttl, proto = header[8], header[9]
+    src, dst = header[12:16], header[16:20]
+    pieces = []
+    for offset in range(0, len(payload), step):
+        chunk = payload[offset : offset + step]
+        more = offset + step < len(payload)
+        pieces.append(ipv4(src, dst, proto, chunk, ttl=ttl, ident=ident, mf=more, frag_offset=offset, options=header[20:]))
+    return pieces

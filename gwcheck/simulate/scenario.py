@@ -34,6 +34,25 @@ class Scenario:
     format: str = "pcap"
     split: bool = False  # one capture per appliance instead of one merged capture
     clock_offsets_ms: list[float] = field(default_factory=list)  # per appliance, when split
+    health_check_interval_s: float = 10.0  # TCP/HTTP probes from every GWLB node to every appliance; 0: none
+    health_check_port: int = 80
+    # Faults (shared/docs/gwlb.md, "What goes wrong"): counts of flows, or rates.
+    asymmetric: int = 0  # the reverse direction enters by another endpoint, GWLB node and appliance
+    one_sided: int = 0  # the reverse direction never reaches an appliance
+    moved: int = 0  # the flow changes appliance part way (failover, rebalance)
+    not_returned_rate: float = 0.0  # share of ingress packets the appliance never sends back
+    not_returned_endpoint: int | None = None  # restrict those drops to one endpoint (by index)
+    stale_cookie: int = 0  # a new flow reuses an old flow's 5-tuple; the appliance answers with the old options
+    modified_options: int = 0  # the appliance returns another attachment ID
+    originated: int = 0  # flows the appliance sends into GWLB that never came from it
+    idle_gap: int = 0  # a silence past the idle timeout, then a new cookie (and maybe another appliance)
+    over_mtu: int = 0  # jumbo flows: MSS 8961, inner packets over GWLB's 8,500 bytes
+    outer_fragments: int = 0  # the appliance's MTU is 1,500: its larger return legs leave as outer IP fragments
+    gso: int = 0  # flows seen as GSO/GRO super-packets (a capture artefact, not a fault)
+    health_check_unanswered: float = 0.0  # share of probes an appliance leaves unanswered
+    failing_appliance: int | None = None  # an appliance that answers no probe at all (by index)
+    tcp_idle_timeout_s: float = 350.0  # GWLB's TCP idle timeout
+    udp_idle_timeout_s: float = 120.0  # and for other protocols
 
     def validate(self) -> None:
         """Raise ConfigError for settings that cannot describe a deployment."""
@@ -55,6 +74,24 @@ class Scenario:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if self.appliance_mode not in APPLIANCE_MODES:
             raise ConfigError(f"appliance mode must be one of {', '.join(APPLIANCE_MODES)}")
+        faults = self.asymmetric + self.one_sided + self.moved + self.stale_cookie + self.modified_options
+        faults += self.idle_gap + self.over_mtu + self.outer_fragments + self.gso
+        if min(self.asymmetric, self.one_sided, self.moved, self.stale_cookie, self.modified_options, self.originated,
+               self.idle_gap, self.over_mtu, self.outer_fragments, self.gso) < 0:
+            raise ConfigError("fault counts must be >= 0")
+        if faults > self.flows:
+            raise ConfigError(f"{faults} faulty flows asked for but only {self.flows} flows")
+        if (self.asymmetric or self.moved) and self.appliances < 2:
+            raise ConfigError("asymmetric and moved flows need at least 2 appliances")
+        if self.asymmetric and self.endpoints < 2:
+            raise ConfigError("asymmetric flows need at least 2 endpoints (the reverse direction enters by another)")
+        for name in ("not_returned_rate", "health_check_unanswered"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name.replace('_', ' ')} must be within 0..1")
+        if self.failing_appliance is not None and not 0 <= self.failing_appliance < self.appliances:
+            raise ConfigError(f"failing appliance must be 0..{self.appliances - 1}")
+        if self.not_returned_endpoint is not None and not 0 <= self.not_returned_endpoint < self.endpoints:
+            raise ConfigError(f"not-returned endpoint must be 0..{self.endpoints - 1}")
         unknown = set(self.protocol_mix) - {"tcp", "udp", "quic", "icmp"}
         if unknown or sum(self.protocol_mix.values()) <= 0:
             raise ConfigError(f"protocol mix takes tcp, udp, quic, icmp with positive total; got {self.protocol_mix}")
