@@ -137,7 +137,7 @@ def _output(path: str | None, stdout: TextIO) -> Iterator[TextIO]:
 
 
 def _run_analyze(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
-    from .analysis.roles import infer_roles, parse_addresses
+    from .tables.roles import infer_roles, parse_addresses
     from .analysis.summary import capture_summary
     from .report.text import render_summary
     from .tables.packets import read_packets

@@ -8,7 +8,7 @@ import pandas as pd
 from ..addresses import format_address
 from ..decode.geneve import vpce_id
 from ..schema import GwlbShape
-from .roles import Roles
+from ..tables.roles import Roles
 
 NS_PER_SECOND = 1_000_000_000
 

@@ -38,4 +38,6 @@ def index_capture(path: str | os.PathLike) -> RecordIndex:
             offset, reason = source.damage
             detail = f"; {index.damage.reason} at byte {index.damage.offset} of the decompressed data" if index.damage else ""
             index.damage = Damage(offset, reason + detail)
+        elif index.damage is not None:  # the gzip stream is whole: the offset is not one of the file's own bytes
+            index.damage = Damage(index.damage.offset, index.damage.reason + " (offset in the decompressed data)")
     return index

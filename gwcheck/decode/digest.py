@@ -49,8 +49,9 @@ def _word(buf, words, p):
 def inner_digest(buf, words, p, end, ip_version):
     """Digest of the bytes [p, end) of ``buf``; ``ip_version`` 4 or 6 masks the fields a router rewrites, 0 none.
 
-    An empty range has no digest (0, as for a packet without an inner packet).  ``words`` is ``buf`` viewed as native uint64 words (``as_words``); on a little-endian host the
-    digest reads the bytes as little-endian words.
+    An empty range has no digest: 0, as for a packet without an inner packet.  ``words`` is ``buf`` viewed
+    as native uint64 words (``as_words``); on a little-endian host the digest reads the bytes as
+    little-endian words.
     """
     length = end - p
     if length <= 0:

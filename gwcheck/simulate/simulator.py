@@ -127,7 +127,8 @@ class Simulator:
         order = rng.permutation(len(plan))
         for i in range(s.flows):
             fault = plan[order[i]]
-            kind = "tcp" if fault in ("over_mtu", "outer_fragments", "gso", "stale_cookie") else kinds[int(rng.choice(len(kinds), p=mix / mix.sum()))]
+            # Faults that need a long TCP conversation get one; a move needs both directions before and after.
+            kind = "tcp" if fault in ("over_mtu", "outer_fragments", "gso", "stale_cookie", "moved") else kinds[int(rng.choice(len(kinds), p=mix / mix.sum()))]
             flow = Flow(
                 index=i,
                 protocol=kind,
@@ -156,7 +157,8 @@ class Simulator:
             flow.one_sided = True
         elif fault == "moved":
             r = flow.route
-            flow.changes.append((middle, Route(r.endpoint, r.node, self._other_appliance(r.appliance), r.cookie, r.sport)))
+            switch = _after_handshake(flow.packets)
+            flow.changes.append((switch, Route(r.endpoint, r.node, self._other_appliance(r.appliance), r.cookie, r.sport)))
         elif fault == "stale_cookie":
             self._make_stale(flow)
         elif fault == "modified_options":
@@ -405,6 +407,16 @@ class HealthProbe:
             segment = fr.tcp(appliance, node, port, self.sport, a_seq + 1 + response, 0, fr.TCP_RST)
         src, dst = (node, appliance) if self.is_from_node(step) else (appliance, node)
         return fr.ipv4(src, dst, IPPROTO_TCP, segment, ttl=64 if src == appliance else 255, df=True)
+
+
+def _after_handshake(packets: list[conv.InnerPacket]) -> int:
+    """The index after the first packet of each direction: both directions have packets on either side."""
+    seen: set[int] = set()
+    for k, packet in enumerate(packets):
+        seen.add(packet.direction)
+        if len(seen) == 2:
+            return k + 1
+    return max(1, len(packets) // 2)
 
 
 def _route_packet(packet: bytes) -> bytes:

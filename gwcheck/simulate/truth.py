@@ -22,6 +22,7 @@ from . import conversations as conv
 from . import frames as fr
 
 TRUTH_VERSION = 2
+PAIR_WINDOW_NS = 1_000_000_000  # the analysis' default pairing window: legs within it of a capture's edge are excused
 GWLB_MAX_INNER_BYTES = 8500  # GWLB drops larger packets (gwlb.md, MTU)
 PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "quic": 17}
 
@@ -44,6 +45,19 @@ class Leg:
         return self.route.appliance if self.route is not None else self.flow.appliance
 
 
+@dataclass
+class Transit:
+    """One inner packet's crossing of an appliance: its ingress leg, its egress leg, or both."""
+
+    ingress: Leg | None = None
+    egress: Leg | None = None
+    state: str = ""  # returned, not_returned, in_flight, originated, before_capture
+
+    @property
+    def leg(self) -> Leg:
+        return self.ingress or self.egress  # type: ignore[return-value]
+
+
 def _protocol(flow: Any) -> int:
     if flow.protocol == "icmp":
         return 58 if ":" in flow.ends.client else 1
@@ -53,24 +67,38 @@ def _protocol(flow: Any) -> int:
 def build_truth(sim: Any, legs: list[Leg], files: list[Path], frames_per_file: list[int]) -> dict:
     """The truth JSON of a simulation (``sim`` is the Simulator that wrote ``legs`` to ``files``)."""
     s = sim.s
-    transits: dict[tuple[int, int, int], dict[str, Leg]] = defaultdict(dict)
+    transits: dict[tuple[int, int, int], Transit] = defaultdict(Transit)
     probes = []
     for leg in legs:
         if leg.route is None:
             if leg.index == 0:
                 probes.append(leg.flow)
             continue
-        transits[(id(leg.flow), leg.index, leg.route.appliance)]["out" if leg.egress else "in"] = leg
+        transit = transits[(id(leg.flow), leg.index, leg.route.appliance)]
+        if leg.egress:
+            transit.egress = leg
+        else:
+            transit.ingress = leg
+    edges = _file_edges(sim, legs)
+    for transit in transits.values():
+        first, last = edges[_file_of(sim, transit.leg)]
+        if transit.egress is None:
+            transit.state = "in_flight" if transit.leg.written_ns > last - PAIR_WINDOW_NS else "not_returned"
+        elif transit.ingress is None:
+            transit.state = "before_capture" if transit.leg.written_ns < first + PAIR_WINDOW_NS else "originated"
+        else:
+            transit.state = "returned"
     rows = _rows(sim, transits)
 
     def side(select: Any) -> dict:
-        chosen = [t for t in transits.values() if select((t.get("in") or t.get("out")).route)]
-        latency = np.array([t["out"].written_ns - t["in"].written_ns for t in chosen if "in" in t and "out" in t], np.int64)
+        chosen = [t for t in transits.values() if select(t.leg.route)]
+        latency = np.array([t.egress.written_ns - t.ingress.written_ns for t in chosen if t.state == "returned"], np.int64)
         return {
-            "packets_in": sum("in" in t for t in chosen),
-            "packets_out": sum("out" in t for t in chosen),
-            "returned": sum("in" in t and "out" in t for t in chosen),
-            "not_returned": sum("in" in t and "out" not in t for t in chosen),
+            "packets_in": sum(t.ingress is not None for t in chosen),
+            "packets_out": sum(t.egress is not None for t in chosen),
+            "returned": sum(t.state == "returned" for t in chosen),
+            "not_returned": sum(t.state == "not_returned" for t in chosen),
+            "in_flight": sum(t.state == "in_flight" for t in chosen),
             "flows": len({key for key, row in rows.items() if any(select(r) for r in row["routes"])}),
             "latency_us": latency_summary_us(latency),
         }
@@ -101,7 +129,7 @@ def build_truth(sim: Any, legs: list[Leg], files: list[Path], frames_per_file: l
             for k, (p, c) in enumerate(zip(files, frames_per_file))
         ],
         "packets": int(sum(frames_per_file)),
-        "geneve_legs": sum(len(t) for t in transits.values()),
+        "geneve_legs": sum((t.ingress is not None) + (t.egress is not None) for t in transits.values()),
         "flows": len(flow_rows),
         "appliances": appliances,
         "gwlb_nodes": nodes,
@@ -109,6 +137,7 @@ def build_truth(sim: Any, legs: list[Leg], files: list[Path], frames_per_file: l
         "latency_us": everything["latency_us"],
         "returned": everything["returned"],
         "not_returned": everything["not_returned"],
+        "in_flight": everything["in_flight"],
         "health_checks": checks(lambda p: True),
         "flow_rows": flow_rows,
         "faults": dict(sorted(faults.items())),
@@ -116,23 +145,28 @@ def build_truth(sim: Any, legs: list[Leg], files: list[Path], frames_per_file: l
     }
 
 
-def _rows(sim: Any, transits: dict[tuple[int, int, int], dict[str, Leg]]) -> dict[tuple, dict]:
+def _rows(sim: Any, transits: dict[tuple[int, int, int], Transit]) -> dict[str, dict]:
     """Group the transits into flow rows and describe each."""
-    grouped: dict[tuple, list[dict[str, Leg]]] = defaultdict(list)
+    grouped: dict[tuple, list[Transit]] = defaultdict(list)
     for transit in transits.values():
-        leg = transit.get("in") or transit["out"]
+        leg = transit.leg
         flow = leg.flow
         ends = flow.ends
         sides = frozenset({(ends.client, ends.client_port), (ends.server, ends.server_port)})
         grouped[(leg.route.endpoint, _protocol(flow), sides)].append(transit)
     rows = {}
     for (endpoint, proto, _), members in grouped.items():
-        members.sort(key=lambda t: (t.get("in") or t["out"]).true_ns)
+        members.sort(key=lambda t: t.leg.true_ns)
         client, client_port, server, server_port = _client_and_server(members)
-        flows = {id(t_leg.flow): t_leg.flow for t in members for t_leg in t.values()}
-        routes = [(t.get("in") or t["out"]).route for t in members]
-        faults = sorted({f for flow in flows.values() for f in flow.faults} | ({"not_returned"} if any("in" in t and "out" not in t for t in members) else set()))
-        directions = [(t.get("in") or t["out"]).flow.packets[(t.get("in") or t["out"]).index] for t in members]
+        flows = {id(t.leg.flow): t.leg.flow for t in members}
+        routes = [t.leg.route for t in members]
+        faults = {f for flow in flows.values() for f in flow.faults}
+        if any(t.state == "not_returned" for t in members):
+            faults.add("not_returned")
+        if "originated" in faults and not any(t.state == "originated" for t in members):
+            faults.discard("originated")  # every packet fell in the capture's first window
+        faults = sorted(faults)
+        directions = [t.leg.flow.packets[t.leg.index] for t in members]
         key = format_flow_key(proto, client, client_port, server, server_port, vpce_id(sim.endpoint_ids[endpoint]))
         inner = [p.packet for p in directions]
         fwd = sum(1 for t, p in zip(members, directions) if _sender(t, p) == (client, client_port))
@@ -151,10 +185,11 @@ def _rows(sim: Any, transits: dict[tuple[int, int, int], dict[str, Leg]]) -> dic
                 "cookies": sorted({f"0x{r.cookie:08x}" for r in routes}),
                 "fwd_packets": fwd,
                 "rev_packets": len(members) - fwd,
-                "returned": sum("in" in t and "out" in t for t in members),
-                "not_returned": sum("in" in t and "out" not in t for t in members),
+                "returned": sum(t.state == "returned" for t in members),
+                "not_returned": sum(t.state == "not_returned" for t in members),
+                "in_flight": sum(t.state == "in_flight" for t in members),
                 "over_mtu_packets": sum(len(p) > GWLB_MAX_INNER_BYTES for p in inner),
-                "fragmented_legs": sum(t["out"].frames > 1 for t in members if "out" in t),
+                "fragmented_legs": sum(t.egress.frames > 1 for t in members if t.egress is not None),
                 "faults": faults,
                 "artefacts": sorted({a for flow in flows.values() for a in flow.artefacts}),
             },
@@ -162,19 +197,35 @@ def _rows(sim: Any, transits: dict[tuple[int, int, int], dict[str, Leg]]) -> dic
     return rows
 
 
-def _sender(transit: dict[str, Leg], packet: conv.InnerPacket) -> tuple[str, int]:
-    ends = (transit.get("in") or transit["out"]).flow.ends
+def _file_of(sim: Any, leg: Leg) -> int:
+    return leg.appliance if sim.s.split else 0
+
+
+def _file_edges(sim: Any, legs: list[Leg]) -> dict[int, tuple[int, int]]:
+    """First and last written time of the Geneve legs of each capture file."""
+    edges: dict[int, tuple[int, int]] = {}
+    for leg in legs:
+        if leg.route is None:
+            continue
+        k = _file_of(sim, leg)
+        first, last = edges.get(k, (leg.written_ns, leg.written_ns))
+        edges[k] = (min(first, leg.written_ns), max(last, leg.written_ns))
+    return edges
+
+
+def _sender(transit: Transit, packet: conv.InnerPacket) -> tuple[str, int]:
+    ends = transit.leg.flow.ends
     if packet.direction == conv.CLIENT_TO_SERVER:
         return ends.client, ends.client_port
     return ends.server, ends.server_port
 
 
-def _client_and_server(members: list[dict[str, Leg]]) -> tuple[str, int, str, int]:
+def _client_and_server(members: list[Transit]) -> tuple[str, int, str, int]:
     """The sender of a SYN, else the receiver of a SYN-ACK, else the sender of the first packet."""
-    ends = (members[0].get("in") or members[0]["out"]).flow.ends
+    ends = members[0].leg.flow.ends
     by_direction = {conv.CLIENT_TO_SERVER: (ends.client, ends.client_port, ends.server, ends.server_port),
                     conv.SERVER_TO_CLIENT: (ends.server, ends.server_port, ends.client, ends.client_port)}
-    packets = [(t.get("in") or t["out"]).flow.packets[(t.get("in") or t["out"]).index] for t in members]
+    packets = [t.leg.flow.packets[t.leg.index] for t in members]
     for p in packets:
         if p.tcp_flags & (fr.TCP_SYN | fr.TCP_ACK) == fr.TCP_SYN:
             return by_direction[p.direction]

@@ -1,0 +1,207 @@
+"""The leg table: every Geneve packet with its direction through its appliance, paired with its return copy.
+
+A leg is one crossing of the wire on an appliance: ingress (GWLB node -> appliance) or egress (appliance ->
+GWLB node).  An ingress leg pairs with the egress leg that carries the same inner packet back (the inner
+digest ignores TTL and the IPv4 checksum, shared/docs/gwlb.md) between the same appliance and GWLB node
+with the same outer source port, inside one capture and so one clock, within a window.  Identical inner
+packets pair first-in first-out.  Options are not part of the match: a stale or rewritten option still
+pairs, and the difference is recorded.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+import pandas as pd
+
+from .._jit import jit
+from .roles import Roles
+from ..schema import GwlbShape
+
+NO_PEER = -1
+
+
+class Direction(enum.IntEnum):
+    """Which way a Geneve packet crosses its appliance's wire."""
+
+    INGRESS = 0  # GWLB node -> appliance
+    EGRESS = 1  # appliance -> GWLB node
+    UNKNOWN = 2  # its addresses have no known roles
+
+
+class Pairing(enum.IntEnum):
+    """What became of a leg when legs were paired."""
+
+    PAIRED = 0
+    NOT_RETURNED = 1  # ingress never sent back
+    IN_FLIGHT = 2  # ingress in the capture's last window: its return may simply not be captured yet
+    ORIGINATED = 3  # egress that no ingress explains: the appliance sent it on its own
+    BEFORE_CAPTURE = 4  # egress in the capture's first window: its ingress may precede the capture
+    UNKNOWN = 5  # direction unknown, not paired
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+# Bits of ``option_diff``: which AWS option of an egress leg differs from its ingress leg's.
+OPTION_ENDPOINT = 0x1
+OPTION_ATTACHMENT = 0x2
+OPTION_COOKIE = 0x4
+OPTION_NAMES = {OPTION_ENDPOINT: "endpoint_id", OPTION_ATTACHMENT: "attachment_id", OPTION_COOKIE: "flow_cookie"}
+
+#: Packet columns a leg carries over from the packet table.
+CARRIED = (
+    "ts_ns", "file", "wire_len_bytes", "outer_sport", "outer_frag", "aws_endpoint_id", "aws_attachment_id",
+    "aws_flow_cookie", "gwlb_shape", "inner_ip_version", "inner_src_hi", "inner_src_lo", "inner_dst_hi",
+    "inner_dst_lo", "inner_proto", "inner_ip_len_bytes", "inner_ip_id", "inner_sport", "inner_dport",
+    "inner_tcp_flags", "inner_tcp_seq", "inner_tcp_ack", "inner_tcp_mss", "inner_l4_payload_bytes", "inner_digest",
+)
+
+
+@jit
+def _pair_fifo(same_as_previous, is_ingress, ts, window_ns, peer, ambiguous, queue):
+    """Pair legs sorted by (key, time, ingress first): each egress takes the oldest unpaired ingress of its key.
+
+    ``peer`` and ``ambiguous`` are written in sorted positions; ingress older than the window when an
+    egress arrives is left unpaired.
+    """
+    head = 0
+    tail = 0
+    for i in range(ts.shape[0]):
+        if not same_as_previous[i]:
+            head = 0
+            tail = 0
+        if peer[i] != NO_PEER:
+            continue  # paired by an earlier pass
+        if is_ingress[i]:
+            queue[tail] = i
+            tail += 1
+            continue
+        while head < tail and ts[i] - ts[queue[head]] > window_ns:
+            head += 1
+        if head < tail:
+            j = queue[head]
+            peer[i] = j
+            peer[j] = i
+            if tail - head > 1:
+                ambiguous[i] = True
+                ambiguous[j] = True
+            head += 1
+
+
+def _pair_by(legs: pd.DataFrame, keys: list[str], candidates: np.ndarray, window_ns: int, peer: np.ndarray, ambiguous: np.ndarray) -> None:
+    """Pair the ``candidates`` rows of ``legs`` that agree on ``keys``, writing ``peer`` and ``ambiguous``."""
+    rows = np.flatnonzero(candidates)
+    if len(rows) == 0:
+        return
+    direction = legs["direction"].to_numpy()[rows]
+    ts = legs["ts_ns"].to_numpy()[rows]
+    columns = [legs[k].to_numpy()[rows] for k in keys]
+    order = np.lexsort([direction, ts, *reversed(columns)])
+    same = np.zeros(len(rows), bool)
+    if len(rows) > 1:
+        same[1:] = True
+        for column in columns:
+            sorted_column = column[order]
+            same[1:] &= sorted_column[1:] == sorted_column[:-1]
+    sorted_rows = rows[order]
+    local_peer = np.where(peer[sorted_rows] != NO_PEER, 0, NO_PEER).astype(np.int64)
+    local_ambiguous = np.zeros(len(rows), bool)
+    _pair_fifo(same, direction[order] == Direction.INGRESS, ts[order], window_ns, local_peer, local_ambiguous, np.empty(len(rows), np.int64))
+    fresh = (local_peer != NO_PEER) & (peer[sorted_rows] == NO_PEER)
+    peer[sorted_rows[fresh]] = sorted_rows[local_peer[fresh]]
+    ambiguous[sorted_rows[fresh]] |= local_ambiguous[fresh]
+
+
+def _role_index(hi: np.ndarray, lo: np.ndarray, addresses: tuple[tuple[int, int], ...]) -> np.ndarray:
+    index = np.full(len(hi), -1, np.int16)
+    for k, (a_hi, a_lo) in enumerate(addresses):
+        index[(hi == np.uint64(a_hi)) & (lo == np.uint64(a_lo))] = k
+    return index
+
+
+def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0) -> pd.DataFrame:
+    """One row per Geneve packet with its direction, appliance and GWLB node, and the pairing of legs.
+
+    Columns: ``packet`` (row of the packet table), the carried packet columns, ``direction``,
+    ``appliance`` and ``gwlb_node`` (indexes into ``roles``; -1 unknown), ``peer`` (row of the other leg,
+    -1 none), ``latency_ns`` (egress time less ingress time, on both legs of a pair; -1 none),
+    ``pairing`` (``Pairing`` label), ``ambiguous`` (several identical legs could have paired) and
+    ``option_diff`` (on egress legs, ``OPTION_*`` bits of options that differ from the paired ingress).
+    """
+    geneve = np.flatnonzero((packets["kind"] == "geneve").to_numpy() & (packets["outer_ip_version"].to_numpy() > 0))
+    legs = pd.DataFrame({"packet": geneve})
+    for name in CARRIED:
+        legs[name] = packets[name].to_numpy()[geneve] if name != "file" else packets[name].iloc[geneve].to_numpy()
+    src_hi, src_lo = packets["outer_src_hi"].to_numpy()[geneve], packets["outer_src_lo"].to_numpy()[geneve]
+    dst_hi, dst_lo = packets["outer_dst_hi"].to_numpy()[geneve], packets["outer_dst_lo"].to_numpy()[geneve]
+    src_node = _role_index(src_hi, src_lo, roles.gwlb_nodes)
+    dst_node = _role_index(dst_hi, dst_lo, roles.gwlb_nodes)
+    src_appliance = _role_index(src_hi, src_lo, roles.appliances)
+    dst_appliance = _role_index(dst_hi, dst_lo, roles.appliances)
+    ingress = (dst_appliance >= 0) & (src_appliance < 0)
+    egress = (src_appliance >= 0) & (dst_appliance < 0)
+    direction = np.full(len(geneve), Direction.UNKNOWN, np.int8)
+    direction[ingress] = Direction.INGRESS
+    direction[egress] = Direction.EGRESS
+    legs["direction"] = direction
+    legs["appliance"] = np.where(ingress, dst_appliance, np.where(egress, src_appliance, -1)).astype(np.int16)
+    legs["gwlb_node"] = np.where(ingress, src_node, np.where(egress, dst_node, -1)).astype(np.int16)
+    legs["file_code"] = packets["file"].cat.codes.to_numpy()[geneve]
+    _pair(legs, int(window_s * 1e9))
+    return legs
+
+
+def _pair(legs: pd.DataFrame, window_ns: int) -> None:
+    n = len(legs)
+    peer = np.full(n, NO_PEER, np.int64)
+    ambiguous = np.zeros(n, bool)
+    known = legs["direction"].to_numpy() != Direction.UNKNOWN
+    place = ["file_code", "appliance", "gwlb_node", "outer_sport"]
+    _pair_by(legs, place + ["inner_digest"], known, window_ns, peer, ambiguous)
+    # An egress leg the appliance fragmented carries only part of the inner packet: pair its first
+    # fragment on the inner headers instead of the digest.
+    fragmented = (legs["outer_frag"].to_numpy() & 0x2) != 0
+    leftover = known & (peer == NO_PEER) & (fragmented | (legs["direction"].to_numpy() == Direction.INGRESS))
+    if fragmented.any():
+        headers = ["inner_ip_version", "inner_proto", "inner_ip_id", "inner_sport", "inner_dport", "inner_tcp_seq", "inner_tcp_ack"]
+        _pair_by(legs, place + headers, leftover, window_ns, peer, ambiguous)
+    legs["peer"] = peer
+    ts = legs["ts_ns"].to_numpy()
+    paired = peer != NO_PEER
+    latency = np.full(n, -1, np.int64)
+    latency[paired] = np.abs(ts[peer[paired]] - ts[paired])
+    legs["latency_ns"] = latency
+    legs["ambiguous"] = ambiguous
+    legs["option_diff"] = _option_diff(legs, peer)
+    legs["pairing"] = _pairing(legs, peer, window_ns)
+
+
+def _option_diff(legs: pd.DataFrame, peer: np.ndarray) -> np.ndarray:
+    diff = np.zeros(len(legs), np.uint8)
+    egress = (legs["direction"].to_numpy() == Direction.EGRESS) & (peer != NO_PEER)
+    rows, other = np.flatnonzero(egress), peer[egress]
+    for column, bit in (("aws_endpoint_id", OPTION_ENDPOINT), ("aws_attachment_id", OPTION_ATTACHMENT), ("aws_flow_cookie", OPTION_COOKIE)):
+        values = legs[column].to_numpy()
+        diff[rows[values[rows] != values[other]]] |= bit
+    shape = legs["gwlb_shape"].to_numpy()
+    missing = int(GwlbShape.MISSING_ENDPOINT | GwlbShape.MISSING_ATTACHMENT | GwlbShape.MISSING_COOKIE)
+    diff[rows[(shape[rows] & missing) != (shape[other] & missing)]] |= OPTION_ENDPOINT | OPTION_ATTACHMENT | OPTION_COOKIE
+    return diff
+
+
+def _pairing(legs: pd.DataFrame, peer: np.ndarray, window_ns: int) -> pd.Categorical:
+    direction = legs["direction"].to_numpy()
+    ts = legs["ts_ns"].to_numpy()
+    files = legs["file_code"].to_numpy()
+    first = pd.Series(ts).groupby(files).transform("min").to_numpy()
+    last = pd.Series(ts).groupby(files).transform("max").to_numpy()
+    code = np.full(len(legs), Pairing.UNKNOWN, np.int8)
+    code[peer != NO_PEER] = Pairing.PAIRED
+    lonely_in = (peer == NO_PEER) & (direction == Direction.INGRESS)
+    code[lonely_in] = np.where(ts[lonely_in] > last[lonely_in] - window_ns, Pairing.IN_FLIGHT, Pairing.NOT_RETURNED)
+    lonely_out = (peer == NO_PEER) & (direction == Direction.EGRESS)
+    code[lonely_out] = np.where(ts[lonely_out] < first[lonely_out] + window_ns, Pairing.BEFORE_CAPTURE, Pairing.ORIGINATED)
+    return pd.Categorical.from_codes(code, categories=[p.label for p in Pairing])
