@@ -1,6 +1,6 @@
 """gwcheck: prove an AWS Gateway Load Balancer deployment right from captures on its appliances.
 
-The public API: ``read_packets`` (captures -> packet DataFrame), ``vpce_id`` and the address helpers.
+The public API: ``analyze`` (captures -> Report), ``read_packets`` (captures -> packet DataFrame), ``vpce_id``.
 Heavy modules are imported on first use, so ``import gwcheck`` and ``gwcheck --help`` stay instant.
 """
 
@@ -12,11 +12,15 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .decode.geneve import vpce_id
+    from .pipeline import analyze
+    from .report.model import Report
     from .tables.packets import read_packets
 
-__all__ = ["__version__", "read_packets", "vpce_id"]
+__all__ = ["Report", "__version__", "analyze", "read_packets", "vpce_id"]
 
 _LAZY = {
+    "analyze": ("gwcheck.pipeline", "analyze"),
+    "Report": ("gwcheck.report.model", "Report"),
     "read_packets": ("gwcheck.tables.packets", "read_packets"),
     "vpce_id": ("gwcheck.decode.geneve", "vpce_id"),
 }

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import enum
 import json
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,27 @@ def _add_capture_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=_port, default=6081, help="UDP port of Geneve (default: 6081)")
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--appliance", action="append", metavar="IP", default=[], help="an appliance's address, when the roles cannot be inferred (repeatable)")
+    parser.add_argument("--gwlb", action="append", metavar="IP", default=[], help="a GWLB node's address, when the roles cannot be inferred (repeatable)")
+    parser.add_argument("--window", type=_positive_float, default=1.0, metavar="SECONDS", help="longest an appliance may hold a packet for it to pair (default: 1)")
+    parser.add_argument("--stickiness", choices=("5-tuple", "3-tuple", "2-tuple"), default="5-tuple", help="the target group's flow key (default: 5-tuple)")
+    parser.add_argument("--tcp-idle-timeout", type=_positive_float, default=350.0, metavar="SECONDS", help="GWLB's TCP idle timeout (default: 350)")
+    parser.add_argument("--udp-idle-timeout", type=_positive_float, default=120.0, metavar="SECONDS", help="GWLB's idle timeout for other protocols (default: 120)")
+    parser.add_argument("--expect-appliances", type=int, metavar="N", help="appliances that should carry traffic; fewer seen is a finding")
+    parser.add_argument("--max-imbalance", type=_positive_float, default=1.5, metavar="RATIO", help="max/mean flows per appliance above which the spread is uneven (default: 1.5)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -55,12 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    analyze = commands.add_parser("analyze", help="read captures and report what they hold", description="Read captures and report on the GWLB traffic in them.")
+    analyze = commands.add_parser(
+        "analyze",
+        help="pair every packet in and out of its appliance and report symmetry, latency and distribution",
+        description="Read captures taken on GWLB appliances; pair legs, build flows, and report what is wrong and where.",
+    )
     _add_capture_arguments(analyze)
+    _add_analysis_arguments(analyze)
     analyze.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")
     analyze.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output")
-    analyze.add_argument("--appliance", action="append", metavar="IP", default=[], help="an appliance's address, when the roles cannot be inferred (repeatable)")
-    analyze.add_argument("--gwlb", action="append", metavar="IP", default=[], help="a GWLB node's address, when the roles cannot be inferred (repeatable)")
+    analyze.add_argument("--export", metavar="DIR", help="also write packets, legs and flows as Parquet and CSV, and report.json, to DIR")
+    analyze.add_argument("--verbose", action="store_true", help="list every flow key of every finding")
+    analyze.add_argument("--quiet", action="store_true", help="print only the one-line verdict")
 
     decode = commands.add_parser("decode", help="decode captures into a packet table (Parquet or CSV)", description="Decode captures into the packet table, one row per packet.")
     _add_capture_arguments(decode)
@@ -136,22 +164,42 @@ def _output(path: str | None, stdout: TextIO) -> Iterator[TextIO]:
         yield handle
 
 
-def _run_analyze(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
-    from .tables.roles import infer_roles, parse_addresses
-    from .analysis.summary import capture_summary
-    from .report.text import render_summary
-    from .tables.packets import read_packets
+def _analyze(args: argparse.Namespace):
+    from .pipeline import analyze
 
-    appliances = parse_addresses(args.appliance, "appliance")
-    nodes = parse_addresses(args.gwlb, "GWLB node")
-    packets = read_packets(args.captures, port=args.port)
-    summary = capture_summary(packets, infer_roles(packets, appliances, nodes))
+    return analyze(
+        args.captures,
+        port=args.port,
+        appliances=args.appliance,
+        gwlb_nodes=args.gwlb,
+        window_s=args.window,
+        stickiness=args.stickiness,
+        tcp_idle_timeout_s=args.tcp_idle_timeout,
+        udp_idle_timeout_s=args.udp_idle_timeout,
+        expect_appliances=args.expect_appliances,
+        max_imbalance=args.max_imbalance,
+    )
+
+
+def _run_analyze(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
+    from .report.text import render_report
+
+    report = _analyze(args)
+    document = {"gwcheck_version": __version__, **report.to_dict()}
     with _output(args.output, stdout) as out:
         if args.format == "json":
-            json.dump({"gwcheck_version": __version__, "summary": summary}, out, indent=1)
+            json.dump(document, out, indent=1)
             out.write("\n")
         else:
-            render_summary(summary, out)
+            render_report(report, out, verbose=args.verbose, quiet=args.quiet)
+    if args.export:
+        from .tables.export import export_tables
+
+        written = export_tables({"packets": report.packets, "legs": report.legs, "flows": report.flows}, args.export)
+        with open(os.path.join(args.export, "report.json"), "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=1)
+        if not args.quiet and args.output is not None:
+            stdout.write(f"exported {len(written) + 1} files to {args.export}\n")
     return ExitCode.OK
 
 

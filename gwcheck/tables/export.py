@@ -1,4 +1,4 @@
-"""Write tables for other tools: Parquet (pyarrow, the ``parquet`` extra) or CSV."""
+"""Write tables for other tools: Parquet (pyarrow) or CSV."""
 
 from __future__ import annotations
 
@@ -31,10 +31,18 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike, text_addresses: bo
         return
     if not path.endswith(".parquet"):
         raise ConfigError(f"{path}: unknown table format; use .parquet or .csv")
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        raise ConfigError("Parquet needs pyarrow: pip install 'gwcheck[parquet]', or write .csv") from None
     plain = table.copy(deep=False)
     plain.attrs = {}  # attrs hold nested descriptions that Parquet metadata need not carry
     plain.to_parquet(path, index=False)
+
+
+def export_tables(tables: dict[str, pd.DataFrame], directory: str | os.PathLike) -> list[str]:
+    """Write each table as ``<name>.parquet`` and ``<name>.csv`` (addresses also as text) in ``directory``."""
+    os.makedirs(directory, exist_ok=True)
+    written = []
+    for name, table in tables.items():
+        for suffix, text in ((".parquet", False), (".csv", True)):
+            path = os.path.join(os.fspath(directory), name + suffix)
+            write_table(table.reset_index() if table.index.name else table, path, text_addresses=text)
+            written.append(path)
+    return written

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._jit import jit
-from .roles import Roles
+from .roles import Roles, role_index
 from ..schema import GwlbShape
 
 NO_PEER = -1
@@ -115,13 +115,6 @@ def _pair_by(legs: pd.DataFrame, keys: list[str], candidates: np.ndarray, window
     ambiguous[sorted_rows[fresh]] |= local_ambiguous[fresh]
 
 
-def _role_index(hi: np.ndarray, lo: np.ndarray, addresses: tuple[tuple[int, int], ...]) -> np.ndarray:
-    index = np.full(len(hi), -1, np.int16)
-    for k, (a_hi, a_lo) in enumerate(addresses):
-        index[(hi == np.uint64(a_hi)) & (lo == np.uint64(a_lo))] = k
-    return index
-
-
 def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0) -> pd.DataFrame:
     """One row per Geneve packet with its direction, appliance and GWLB node, and the pairing of legs.
 
@@ -137,10 +130,10 @@ def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0) -> pd
         legs[name] = packets[name].to_numpy()[geneve] if name != "file" else packets[name].iloc[geneve].to_numpy()
     src_hi, src_lo = packets["outer_src_hi"].to_numpy()[geneve], packets["outer_src_lo"].to_numpy()[geneve]
     dst_hi, dst_lo = packets["outer_dst_hi"].to_numpy()[geneve], packets["outer_dst_lo"].to_numpy()[geneve]
-    src_node = _role_index(src_hi, src_lo, roles.gwlb_nodes)
-    dst_node = _role_index(dst_hi, dst_lo, roles.gwlb_nodes)
-    src_appliance = _role_index(src_hi, src_lo, roles.appliances)
-    dst_appliance = _role_index(dst_hi, dst_lo, roles.appliances)
+    src_node = role_index(src_hi, src_lo, roles.gwlb_nodes)
+    dst_node = role_index(dst_hi, dst_lo, roles.gwlb_nodes)
+    src_appliance = role_index(src_hi, src_lo, roles.appliances)
+    dst_appliance = role_index(dst_hi, dst_lo, roles.appliances)
     ingress = (dst_appliance >= 0) & (src_appliance < 0)
     egress = (src_appliance >= 0) & (dst_appliance < 0)
     direction = np.full(len(geneve), Direction.UNKNOWN, np.int8)

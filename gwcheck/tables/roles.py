@@ -37,6 +37,14 @@ class Roles:
         return [format_address(*a) for a in self.appliances]
 
 
+def role_index(hi: np.ndarray, lo: np.ndarray, addresses: tuple[Address, ...]) -> np.ndarray:
+    """For each address (hi, lo), its position in ``addresses``, or -1."""
+    index = np.full(len(hi), -1, np.int16)
+    for k, (a_hi, a_lo) in enumerate(addresses):
+        index[(hi == np.uint64(a_hi)) & (lo == np.uint64(a_lo))] = k
+    return index
+
+
 def parse_addresses(texts: list[str] | tuple[str, ...] | None, what: str) -> tuple[Address, ...]:
     """Addresses a user gave as text; ConfigError names the one that is not an address."""
     out = []

@@ -1,0 +1,116 @@
+"""Findings: what is wrong, how often, where, on which flows, and the likely cause in plain words."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from .symmetry import REASONS
+
+SEVERITIES = ("error", "warning", "info")
+FLOW_SEVERITY = {
+    "originated": "error",
+    "asymmetric": "error",
+    "one_sided": "error",
+    "stale_cookie": "error",
+    "wrong_cookie": "error",
+    "modified_options": "error",
+    "not_returned": "error",
+    "outer_fragments": "error",
+    "over_mtu": "error",
+    "moved": "warning",
+    "idle_gap": "warning",
+}
+EXAMPLE_KEYS = 5
+#: What each flow reason means, as the end of "N of M flows ...".
+REASON_PHRASES = {
+    "originated": "were originated by an appliance",
+    "asymmetric": "were asymmetric: their directions crossed different appliances or endpoints",
+    "one_sided": "were one-sided: only one direction reached an appliance",
+    "stale_cookie": "were answered with an older flow's cookie",
+    "wrong_cookie": "were answered with a cookie GWLB never sent them",
+    "modified_options": "came back with changed GWLB options",
+    "not_returned": "had packets that never came back",
+    "outer_fragments": "came back as outer IP fragments",
+    "over_mtu": "carried inner packets over 8,500 bytes",
+    "moved": "moved to another appliance part way",
+    "idle_gap": "went silent past the idle timeout and came back as new flows",
+}
+
+
+@dataclass
+class Finding:
+    """One kind of problem, with its count and the flows or places behind it."""
+
+    kind: str
+    severity: str  # error, warning or info
+    count: int  # flows, packets or probes, as ``unit`` says
+    unit: str
+    message: str  # what was seen, with numbers
+    cause: str  # the likely cause, in plain words
+    flow_keys: list[str] = field(default_factory=list)
+    by_appliance: dict[str, int] = field(default_factory=dict)
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+    by_gwlb_node: dict[str, int] = field(default_factory=dict)
+
+    def examples(self, n: int = EXAMPLE_KEYS) -> list[str]:
+        return self.flow_keys[:n]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _breakdown(rows: pd.DataFrame, column: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in rows[column]:
+        for name in str(value).split(","):
+            if name:
+                counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def flow_findings(flows: pd.DataFrame) -> list[Finding]:
+    """One finding per flow reason that occurs, with every flow key behind it."""
+    findings = []
+    reasons = flows["reasons"].str.split(",")
+    for reason, cause in REASONS.items():
+        rows = flows[reasons.apply(lambda r, reason=reason: reason in r)]
+        if rows.empty:
+            continue
+        detail = _detail(reason, rows)
+        findings.append(
+            Finding(
+                kind=reason,
+                severity=FLOW_SEVERITY[reason],
+                count=len(rows),
+                unit="flows",
+                message=f"{len(rows)} of {len(flows)} flows {REASON_PHRASES[reason]}{detail}",
+                cause=cause,
+                flow_keys=rows["key"].tolist(),
+                by_appliance=_breakdown(rows, "appliances"),
+                by_endpoint=dict(sorted(rows["endpoint"].value_counts().to_dict().items())),
+                by_gwlb_node=_breakdown(rows, "gwlb_nodes"),
+            )
+        )
+    return findings
+
+
+def _detail(reason: str, rows: pd.DataFrame) -> str:
+    if reason == "not_returned":
+        return f" ({int(rows['not_returned'].sum())} packets)"
+    if reason in ("stale_cookie", "wrong_cookie", "modified_options"):
+        column = {"stale_cookie": "stale_cookie_legs", "wrong_cookie": "wrong_cookie_legs", "modified_options": "modified_option_legs"}[reason]
+        return f" ({int(rows[column].sum())} return legs)"
+    if reason == "over_mtu":
+        return f" ({int(rows['over_mtu_packets'].sum())} inner packets over 8,500 bytes)"
+    if reason == "outer_fragments":
+        return f" ({int(rows['fragmented_legs'].sum())} fragmented return legs)"
+    if reason == "idle_gap":
+        return f" (longest silence {rows['max_gap_s'].max():.0f} s)"
+    return ""
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Most severe first, then most frequent."""
+    return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), -f.count, f.kind))

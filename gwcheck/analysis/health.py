@@ -1,0 +1,84 @@
+"""GWLB health checks (AWS ELB guide: TCP/HTTP/HTTPS to each target, every 10 s by default, from the GWLB nodes): probes, answers, failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..tables.roles import Roles, role_index
+
+TCP_SYN, TCP_ACK, TCP_RST = 0x02, 0x10, 0x04
+HTTP_OK = 200
+NS_PER_SECOND = 1_000_000_000
+
+
+def health_checks(packets: pd.DataFrame, roles: Roles) -> pd.DataFrame:
+    """One row per probe: a TCP connection from a GWLB node to an appliance, and how the appliance answered.
+
+    Columns: gwlb_node, appliance, port, start_ns, answered (a SYN-ACK came back), http_status (of a
+    response, 0 when none), reset (the appliance reset it), healthy (answered, and 2xx when HTTP).
+    """
+    tcp = packets[(packets["kind"] == "tcp").to_numpy()]
+    columns = ["gwlb_node", "appliance", "port", "start_ns", "answered", "http_status", "reset", "healthy"]
+    if tcp.empty or not roles.appliances:
+        return pd.DataFrame(columns=columns)
+    src = (tcp["outer_src_hi"].to_numpy(), tcp["outer_src_lo"].to_numpy())
+    dst = (tcp["outer_dst_hi"].to_numpy(), tcp["outer_dst_lo"].to_numpy())
+    node_src, node_dst = role_index(*src, roles.gwlb_nodes), role_index(*dst, roles.gwlb_nodes)
+    app_src, app_dst = role_index(*src, roles.appliances), role_index(*dst, roles.appliances)
+    from_node = (node_src >= 0) & (app_dst >= 0)
+    to_node = (app_src >= 0) & (node_dst >= 0)
+    keep = from_node | to_node
+    flags = tcp["outer_tcp_flags"].to_numpy()
+    sport, dport = tcp["outer_sport"].to_numpy(), tcp["outer_dport"].to_numpy()
+    probes = pd.DataFrame(
+        {
+            "gwlb_node": np.where(from_node, node_src, node_dst),
+            "appliance": np.where(from_node, app_dst, app_src),
+            "node_port": np.where(from_node, sport, dport),
+            "port": np.where(from_node, dport, sport),
+            "ts": tcp["ts_ns"].to_numpy(),
+            "file": tcp["file"].cat.codes.to_numpy(),
+            "syn": from_node & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN),
+            "synack": to_node & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)),
+            "reset": to_node & ((flags & TCP_RST) != 0),
+            "http": np.where(to_node, tcp["outer_http_status"].to_numpy(), 0),
+        }
+    )[keep]
+    grouped = probes.groupby(["file", "gwlb_node", "appliance", "node_port", "port"], sort=False)
+    out = pd.DataFrame(
+        {
+            "start_ns": grouped["ts"].min(),
+            "opened": grouped["syn"].any(),
+            "answered": grouped["synack"].any(),
+            "http_status": grouped["http"].max(),
+            "reset": grouped["reset"].any(),
+        }
+    ).reset_index()
+    out = out[out["opened"]]
+    is_http = out["http_status"] > 0
+    out["healthy"] = out["answered"] & (~is_http | ((out["http_status"] >= HTTP_OK) & (out["http_status"] < 300)))
+    out["gwlb_node"] = [roles.gwlb_node_names()[k] for k in out["gwlb_node"]]
+    out["appliance"] = [roles.appliance_names()[k] for k in out["appliance"]]
+    return out.sort_values("start_ns")[columns].reset_index(drop=True)
+
+
+def health_by_appliance(probes: pd.DataFrame, appliances: list[str]) -> pd.DataFrame:
+    """Per appliance: probes, answered, unanswered, healthy, failed, and the median interval between probes of one node."""
+    rows = []
+    for name in appliances:
+        mine = probes[probes["appliance"] == name]
+        intervals = mine.groupby("gwlb_node")["start_ns"].apply(lambda s: np.diff(np.sort(s.to_numpy()))).explode()
+        intervals = pd.to_numeric(intervals, errors="coerce").dropna()
+        rows.append(
+            {
+                "appliance": name,
+                "probes": int(len(mine)),
+                "answered": int(mine["answered"].sum()),
+                "unanswered": int((~mine["answered"]).sum()),
+                "healthy": int(mine["healthy"].sum()),
+                "failed": int((~mine["healthy"]).sum()),
+                "interval_s": float(intervals.median() / NS_PER_SECOND) if len(intervals) else None,
+            }
+        )
+    return pd.DataFrame(rows).set_index("appliance") if rows else pd.DataFrame()

@@ -1,0 +1,81 @@
+"""How long appliances hold packets: the dwell time of every paired leg, measured inside one capture's clock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..summaries import NS_PER_US, latency_summary_us
+from ..tables.legs import NO_PEER, Direction
+
+NS_PER_SECOND = 1_000_000_000
+TCP_SYN, TCP_ACK = 0x02, 0x10
+
+
+def paired_ingress(legs: pd.DataFrame) -> pd.DataFrame:
+    """The ingress legs that came back, one per dwell time."""
+    mask = (legs["direction"].to_numpy() == Direction.INGRESS) & (legs["peer"].to_numpy() != NO_PEER)
+    return legs[mask]
+
+
+def latency_by(legs: pd.DataFrame, column: str, names: list[str] | None = None) -> pd.DataFrame:
+    """Latency summary (count, min, p50, p90, p99, p99.9, max, mean in microseconds) per value of ``column``."""
+    paired = paired_ingress(legs)
+    rows = {}
+    for value, group in paired.groupby(column, sort=True):
+        label = names[int(value)] if names is not None and int(value) >= 0 else value
+        rows[label] = latency_summary_us(group["latency_ns"].to_numpy())
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = column
+    return frame
+
+
+def overall_latency(legs: pd.DataFrame) -> dict:
+    return latency_summary_us(paired_ingress(legs)["latency_ns"].to_numpy())
+
+
+def latency_over_time(legs: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Per appliance and second of its capture: packets returned, p50 and p99 dwell time in microseconds."""
+    paired = paired_ingress(legs)
+    if paired.empty:
+        return pd.DataFrame(columns=["appliance", "second", "count", "p50_us", "p99_us"])
+    frame = pd.DataFrame(
+        {
+            "appliance": [names[a] for a in paired["appliance"].to_numpy()],
+            "second": paired["ts_ns"].to_numpy() // NS_PER_SECOND,
+            "us": paired["latency_ns"].to_numpy() / NS_PER_US,
+        }
+    )
+    grouped = frame.groupby(["appliance", "second"])["us"]
+    out = pd.DataFrame({"count": grouped.size(), "p50_us": grouped.quantile(0.5), "p99_us": grouped.quantile(0.99)}).reset_index()
+    return out
+
+
+def handshake_rtts(transits: pd.DataFrame) -> pd.DataFrame:
+    """Per TCP flow, from the appliance's vantage: server side SYN -> SYN-ACK and client side SYN-ACK -> ACK, in microseconds.
+
+    Times are those of the ingress legs, so both ends of each interval come from one capture.
+    """
+    flags = transits["inner_tcp_flags"].to_numpy()
+    is_tcp = transits["inner_proto"].to_numpy() == 6
+    syn = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+    synack = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+    plain_ack = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_ACK)
+    ts = transits["ts_ns"]
+    flow = transits["flow"]
+    first_syn = ts[syn].groupby(flow[syn]).min()
+    first_synack = ts[synack].groupby(flow[synack]).min()
+    after = transits.assign(synack_ns=flow.map(first_synack))
+    acks = after[plain_ack & (after["synack_ns"].notna()) & (after["ts_ns"] > after["synack_ns"])]
+    first_ack = acks.groupby("flow")["ts_ns"].min()
+    out = pd.DataFrame({"syn_ns": first_syn, "synack_ns": first_synack, "ack_ns": first_ack})
+    out["server_rtt_us"] = (out["synack_ns"] - out["syn_ns"]) / NS_PER_US
+    out["client_rtt_us"] = (out["ack_ns"] - out["synack_ns"]) / NS_PER_US
+    out.index.name = "flow"
+    return out[["server_rtt_us", "client_rtt_us"]].where(lambda x: x >= 0)
+
+
+def percentile_table(values: pd.Series) -> dict:
+    """A latency summary of microsecond values that may hold NaN."""
+    clean = values.dropna().to_numpy()
+    return latency_summary_us(np.round(clean * NS_PER_US).astype(np.int64))

@@ -1,0 +1,98 @@
+"""The Report: everything one analysis found, as tables and findings, and its versioned JSON form."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..analysis.findings import Finding
+from ..tables.roles import Roles
+
+#: Version of the JSON document ``Report.to_dict`` returns; bumped when a field changes meaning or goes.
+REPORT_SCHEMA_VERSION = 1
+
+
+@dataclass
+class Report:
+    """What ``gwcheck.analyze`` returns; its DataFrames are the tables a notebook digs into."""
+
+    packets: pd.DataFrame
+    legs: pd.DataFrame
+    flows: pd.DataFrame
+    appliances: pd.DataFrame
+    gwlb_nodes: pd.DataFrame
+    endpoints: pd.DataFrame
+    health_checks: pd.DataFrame
+    appliance_health: pd.DataFrame
+    latency_over_time: pd.DataFrame
+    handshakes: pd.DataFrame
+    roles: Roles
+    summary: dict[str, Any]
+    latency: dict[str, Any]
+    distribution: dict[str, Any]
+    mtu: dict[str, Any]
+    idle: dict[str, Any]
+    findings: list[Finding]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        """True when no finding is an error or a warning."""
+        return not any(f.severity in ("error", "warning") for f in self.findings)
+
+    @property
+    def verdict(self) -> str:
+        """One line: healthy, or what is wrong and how much."""
+        if self.healthy:
+            flows = len(self.flows)
+            return f"healthy: {flows} flows symmetric, every packet returned, {len(self.roles.appliances)} appliances"
+        errors = [f for f in self.findings if f.severity == "error"]
+        worst = (errors or self.findings)[0]
+        others = sum(1 for f in self.findings if f.severity in ("error", "warning")) - 1
+        more = f" (and {others} more finding{'s' if others != 1 else ''})" if others > 0 else ""
+        return f"{'problems found' if errors else 'warnings'}: {worst.message}{more}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-ready document (schema version ``REPORT_SCHEMA_VERSION``)."""
+        return _clean(
+            {
+                "schema_version": REPORT_SCHEMA_VERSION,
+                "verdict": self.verdict,
+                "healthy": self.healthy,
+                "settings": self.settings,
+                "summary": self.summary,
+                "roles": {"method": self.roles.method, "gwlb_nodes": self.roles.gwlb_node_names(), "appliances": self.roles.appliance_names()},
+                "appliances": _records(self.appliances, "appliance"),
+                "gwlb_nodes": _records(self.gwlb_nodes, "gwlb_node"),
+                "endpoints": _records(self.endpoints, "endpoint"),
+                "latency_us": self.latency,
+                "distribution": self.distribution,
+                "symmetry": self.flows["verdict"].value_counts().to_dict() if len(self.flows) else {},
+                "mtu": self.mtu,
+                "idle": self.idle,
+                "health_checks": _records(self.appliance_health, "appliance"),
+                "findings": [f.to_dict() for f in self.findings],
+            }
+        )
+
+
+def _records(frame: pd.DataFrame, name: str) -> list[dict]:
+    if frame is None or frame.empty:
+        return []
+    return [{name: index, **row} for index, row in frame.to_dict(orient="index").items()]
+
+
+def _clean(value: Any) -> Any:
+    """Plain JSON values: numpy scalars to Python, NaN to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
