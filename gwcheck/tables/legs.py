@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._jit import jit
+from .grouping import group_sort
 from .roles import Roles, role_index
 from ..schema import GwlbShape
 
@@ -62,7 +63,7 @@ CARRIED = (
 
 @jit
 def _pair_fifo(same_as_previous, is_ingress, ts, window_ns, peer, ambiguous, queue):
-    """Pair legs sorted by (key, time, ingress first): each egress takes the oldest unpaired ingress of its key.
+    """Pair legs grouped by key in capture order: each egress takes the oldest unpaired ingress of its key.
 
     ``peer`` and ``ambiguous`` are written in sorted positions; ingress older than the window when an
     egress arrives is left unpaired.
@@ -98,14 +99,8 @@ def _pair_by(legs: pd.DataFrame, keys: list[str], candidates: np.ndarray, window
         return
     direction = legs["direction"].to_numpy()[rows]
     ts = legs["ts_ns"].to_numpy()[rows]
-    columns = [legs[k].to_numpy()[rows] for k in keys]
-    order = np.lexsort([direction, ts, *reversed(columns)])
-    same = np.zeros(len(rows), bool)
-    if len(rows) > 1:
-        same[1:] = True
-        for column in columns:
-            sorted_column = column[order]
-            same[1:] &= sorted_column[1:] == sorted_column[:-1]
+    # Legs are in capture order, so within a key an ingress precedes its return even at equal timestamps.
+    order, same = group_sort([legs[k].to_numpy()[rows] for k in keys])
     sorted_rows = rows[order]
     local_peer = np.where(peer[sorted_rows] != NO_PEER, 0, NO_PEER).astype(np.int64)
     local_ambiguous = np.zeros(len(rows), bool)
@@ -125,9 +120,9 @@ def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0) -> pd
     ``option_diff`` (on egress legs, ``OPTION_*`` bits of options that differ from the paired ingress).
     """
     geneve = np.flatnonzero((packets["kind"] == "geneve").to_numpy() & (packets["outer_ip_version"].to_numpy() > 0))
-    legs = pd.DataFrame({"packet": geneve})
+    columns: dict[str, object] = {"packet": geneve}
     for name in CARRIED:
-        legs[name] = packets[name].to_numpy()[geneve] if name != "file" else packets[name].iloc[geneve].to_numpy()
+        columns[name] = packets[name].to_numpy()[geneve] if name != "file" else packets[name].array.take(geneve)
     src_hi, src_lo = packets["outer_src_hi"].to_numpy()[geneve], packets["outer_src_lo"].to_numpy()[geneve]
     dst_hi, dst_lo = packets["outer_dst_hi"].to_numpy()[geneve], packets["outer_dst_lo"].to_numpy()[geneve]
     src_node = role_index(src_hi, src_lo, roles.gwlb_nodes)
@@ -139,10 +134,11 @@ def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0) -> pd
     direction = np.full(len(geneve), Direction.UNKNOWN, np.int8)
     direction[ingress] = Direction.INGRESS
     direction[egress] = Direction.EGRESS
-    legs["direction"] = direction
-    legs["appliance"] = np.where(ingress, dst_appliance, np.where(egress, src_appliance, -1)).astype(np.int16)
-    legs["gwlb_node"] = np.where(ingress, src_node, np.where(egress, dst_node, -1)).astype(np.int16)
-    legs["file_code"] = packets["file"].cat.codes.to_numpy()[geneve]
+    columns["direction"] = direction
+    columns["appliance"] = np.where(ingress, dst_appliance, np.where(egress, src_appliance, -1)).astype(np.int16)
+    columns["gwlb_node"] = np.where(ingress, src_node, np.where(egress, dst_node, -1)).astype(np.int16)
+    columns["file_code"] = packets["file"].cat.codes.to_numpy()[geneve]
+    legs = pd.DataFrame(columns, copy=False)
     _pair(legs, int(window_s * 1e9))
     return legs
 

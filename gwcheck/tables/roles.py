@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..addresses import format_address, parse_address
 from ..errors import ConfigError
+from .grouping import group_sort
 
 GWLB_TTL = 255  # GWLB's own legs (seen on AWS)
 GWLB_IP_ID = 0
@@ -104,16 +105,12 @@ def _stated(src: np.ndarray, dst: np.ndarray, appliances: set[Address], nodes: s
 
 def _pair_votes(geneve: pd.DataFrame, src: np.ndarray, dst: np.ndarray) -> dict[tuple[Address, Address], int]:
     """Votes (node, appliance) from consecutive packets of one capture carrying the same inner packet and options."""
-    key = geneve[["file", "inner_digest", "aws_flow_cookie", "aws_endpoint_id", "outer_sport"]].copy()
-    key["file"] = key["file"].cat.codes
-    key["ts"] = geneve["ts_ns"].to_numpy()
-    order = np.lexsort([key[c].to_numpy() for c in ("ts", "outer_sport", "aws_endpoint_id", "aws_flow_cookie", "inner_digest", "file")])
-    same = np.ones(len(order) - 1, bool) if len(order) > 1 else np.zeros(0, bool)
-    for column in ("file", "inner_digest", "aws_flow_cookie", "aws_endpoint_id", "outer_sport"):
-        values = key[column].to_numpy()[order]
-        same &= values[1:] == values[:-1]
+    keys = [geneve["file"].cat.codes.to_numpy()] + [
+        geneve[c].to_numpy() for c in ("inner_digest", "aws_flow_cookie", "aws_endpoint_id", "outer_sport")
+    ]
+    order, same = group_sort(keys)
     s, d = src[order], dst[order]
-    swapped = same & np.all(s[:-1] == d[1:], axis=1) & np.all(d[:-1] == s[1:], axis=1)
+    swapped = same[1:] & np.all(s[:-1] == d[1:], axis=1) & np.all(d[:-1] == s[1:], axis=1)
     first = np.flatnonzero(swapped)
     return _count_votes(s[first], d[first])
 
