@@ -34,6 +34,10 @@ def format_addresses(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     if len(pairs) == 0:
         return np.empty(0, dtype=object)
     unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    text = np.array([format_address(h, l) for h, l in unique], dtype=object)
+    v4 = (unique[:, 0] == IPV4_MAPPED_HI) & ((unique[:, 1] >> np.uint64(32)) == np.uint64(0xFFFF))
+    octets = [(unique[:, 1] >> np.uint64(shift)) & np.uint64(0xFF) for shift in (24, 16, 8, 0)]
+    text = np.empty(len(unique), dtype=object)
+    text[v4] = [f"{a}.{b}.{c}.{d}" for a, b, c, d in zip(*(o[v4].tolist() for o in octets))]
+    text[~v4] = [format_address(h, l) for h, l in unique[~v4]]
     return text[inverse.reshape(-1)]
 

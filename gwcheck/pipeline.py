@@ -22,7 +22,7 @@ from .report.model import Report
 from .schema import GwlbShape
 from .tables.flows import STICKINESS, build_flows, build_transits
 from .tables.legs import Direction, Pairing, build_legs
-from .tables.packets import read_packets
+from .tables.packets import Progress, read_packets
 from .tables.roles import infer_roles, parse_addresses
 
 DEFAULT_WINDOW_S = 1.0
@@ -45,12 +45,14 @@ def analyze(
     udp_idle_timeout_s: float = 120.0,
     expect_appliances: int | None = None,
     max_imbalance: float = DEFAULT_MAX_IMBALANCE,
+    progress: Progress | None = None,
 ) -> Report:
     """Analyse captures taken on GWLB appliances (or an already read packet table) and return the Report.
 
     ``appliances`` and ``gwlb_nodes`` state roles that the traffic cannot show; ``window_s`` bounds how
     long an appliance may hold a packet; ``stickiness`` is the target group's flow key (5-tuple, 3-tuple,
-    2-tuple); the idle timeouts are GWLB's (350 s TCP, 120 s others, by default).
+    2-tuple); the idle timeouts are GWLB's (350 s TCP, 120 s others, by default).  ``progress`` is called
+    with (bytes done, bytes in all) while the captures are read.
     """
     if stickiness not in STICKINESS:
         raise ConfigError(f"stickiness must be one of {', '.join(STICKINESS)}, got {stickiness!r}")
@@ -59,7 +61,7 @@ def analyze(
     if packets is None:
         if captures is None:
             raise ConfigError("give captures to read or a packet table")
-        packets = read_packets(captures, port=port)
+        packets = read_packets(captures, port=port, progress=progress)
     roles = infer_roles(packets, parse_addresses(list(appliances), "appliance"), parse_addresses(list(gwlb_nodes), "GWLB node"))
     appliance_names, node_names = roles.appliance_names(), roles.gwlb_node_names()
     legs = build_legs(packets, roles, window_s)
@@ -226,8 +228,7 @@ def _other_findings(
                 by_appliance={a: int(n) for a, n in appliances["flows"].items()},
             )
         )
-    geneve = packets[(packets["kind"] == "geneve").to_numpy()]
-    shape = geneve["gwlb_shape"].to_numpy()
+    shape = packets["gwlb_shape"].to_numpy()[(packets["kind"] == "geneve").to_numpy()]
     if (shape != 0).any():
         flags = {flag.name.lower(): int(((shape & flag.value) != 0).sum()) for flag in GwlbShape if ((shape & flag.value) != 0).any()}
         findings.append(
@@ -237,13 +238,13 @@ def _other_findings(
                 "Geneve that is not GWLB's (another cloud or tunnel on the port), or options changed on the way",
             )
         )
-    bad = packets[(packets["status"] != "ok").to_numpy()]
-    if len(bad):
-        counts = bad["status"].value_counts()
+    counts = packets["status"].value_counts()
+    bad = int(counts.drop("ok", errors="ignore").sum())
+    if bad:
         findings.append(
             Finding(
-                "decode_errors", "warning", int(len(bad)), "packets",
-                f"{len(bad)} packets could not be fully decoded: " + ", ".join(f"{k} {v}" for k, v in counts[counts > 0].items()),
+                "decode_errors", "warning", bad, "packets",
+                f"{bad} packets could not be fully decoded: " + ", ".join(f"{k} {v}" for k, v in counts.drop("ok", errors="ignore")[lambda c: c > 0].items()),
                 "a snap length shorter than the packets, or damaged frames: capture with -s 0",
             )
         )

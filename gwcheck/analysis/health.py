@@ -18,7 +18,8 @@ def health_checks(packets: pd.DataFrame, roles: Roles) -> pd.DataFrame:
     Columns: gwlb_node, appliance, port, start_ns, answered (a SYN-ACK came back), http_status (of a
     response, 0 when none), reset (the appliance reset it), healthy (answered, and 2xx when HTTP).
     """
-    tcp = packets[(packets["kind"] == "tcp").to_numpy()]
+    columns = ["ts_ns", "file", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo", "outer_tcp_flags", "outer_sport", "outer_dport", "outer_http_status"]
+    tcp = packets.loc[(packets["kind"] == "tcp").to_numpy(), columns]
     columns = ["gwlb_node", "appliance", "port", "start_ns", "answered", "http_status", "reset", "healthy"]
     if tcp.empty or not roles.appliances:
         return pd.DataFrame(columns=columns)

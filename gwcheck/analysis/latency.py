@@ -15,16 +15,16 @@ TCP_SYN, TCP_ACK = 0x02, 0x10
 def paired_ingress(legs: pd.DataFrame) -> pd.DataFrame:
     """The ingress legs that came back, one per dwell time."""
     mask = (legs["direction"].to_numpy() == Direction.INGRESS) & (legs["peer"].to_numpy() != NO_PEER)
-    return legs[mask]
+    return legs.loc[mask, ["ts_ns", "latency_ns", "appliance", "gwlb_node", "aws_endpoint_id"]]
 
 
 def latency_by(legs: pd.DataFrame, column: str, names: list[str] | None = None) -> pd.DataFrame:
     """Latency summary (count, min, p50, p90, p99, p99.9, max, mean in microseconds) per value of ``column``."""
     paired = paired_ingress(legs)
     rows = {}
-    for value, group in paired.groupby(column, sort=True):
+    for value, group in paired["latency_ns"].groupby(paired[column].to_numpy(), sort=True):
         label = names[int(value)] if names is not None and int(value) >= 0 else value
-        rows[label] = latency_summary_us(group["latency_ns"].to_numpy())
+        rows[label] = latency_summary_us(group.to_numpy())
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = column
     return frame

@@ -16,7 +16,8 @@ NS_PER_SECOND = 1_000_000_000
 def capture_summary(packets: pd.DataFrame, roles: Roles) -> dict:
     """A JSON-ready summary of ``packets`` (the packet table) with the ``roles`` found for its addresses."""
     ts = packets["ts_ns"].to_numpy()
-    geneve = packets[packets["kind"] == "geneve"]
+    columns = ["gwlb_shape", "aws_endpoint_id", "aws_attachment_id", "aws_flow_cookie", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo"]
+    geneve = packets.loc[(packets["kind"] == "geneve").to_numpy(), columns]
     return {
         "files": packets.attrs.get("captures", []),
         "packets": int(len(packets)),
@@ -60,15 +61,17 @@ def _address_row(geneve: pd.DataFrame, address: tuple[int, int], role: str) -> d
 
 def _endpoints(geneve: pd.DataFrame) -> list[dict]:
     with_endpoint = geneve[(geneve["gwlb_shape"].to_numpy() & int(GwlbShape.MISSING_ENDPOINT)) == 0]
-    rows = []
-    for endpoint, group in with_endpoint.groupby("aws_endpoint_id", sort=True):
-        rows.append(
-            {
-                "endpoint": vpce_id(endpoint),
-                "endpoint_id": f"0x{int(endpoint):016x}",
-                "packets": int(len(group)),
-                "cookies": int(group["aws_flow_cookie"].nunique()),
-                "attachment_ids": [f"0x{int(a):x}" for a in sorted(group["aws_attachment_id"].unique())],
-            }
-        )
-    return rows
+    grouped = with_endpoint.groupby("aws_endpoint_id", sort=True)
+    packets = grouped.size()
+    cookies = grouped["aws_flow_cookie"].nunique()
+    attachments = grouped["aws_attachment_id"].unique()
+    return [
+        {
+            "endpoint": vpce_id(endpoint),
+            "endpoint_id": f"0x{int(endpoint):016x}",
+            "packets": int(packets[endpoint]),
+            "cookies": int(cookies[endpoint]),
+            "attachment_ids": [f"0x{int(a):x}" for a in sorted(attachments[endpoint])],
+        }
+        for endpoint in packets.index
+    ]

@@ -129,21 +129,27 @@ def _first_per_flow(flow: np.ndarray, value: np.ndarray, mask: np.ndarray, n_flo
     return out
 
 
-def _names_per_flow(flow: np.ndarray, value: np.ndarray, names: list[str] | None, n_flows: int) -> list[str]:
+def _names_per_flow(flow: np.ndarray, value: np.ndarray, names: list[str] | None, n_flows: int) -> np.ndarray:
     """Per flow, the distinct values (as names, or hex for cookies and numbers for ports) joined by commas."""
-    out = [""] * n_flows
+    out = np.full(n_flows, "", dtype=object)
     if len(flow) == 0:
         return out
-    pairs = np.unique(np.stack([flow.astype(np.int64), value.astype(np.int64)], axis=1), axis=0)
-    text = {}
-    for f, v in pairs:
-        if names is not None:
-            label = names[v] if 0 <= v < len(names) else "?"
-        else:
-            label = f"0x{v:08x}" if value.dtype == np.uint32 else str(v)
-        text.setdefault(int(f), []).append(label)
-    for f, labels in text.items():
-        out[f] = ",".join(sorted(labels))
+    codes, uniques = pd.factorize(value, sort=True)
+    pairs = np.unique(flow.astype(np.int64) * (len(uniques) + 1) + codes)
+    pair_flow, pair_code = pairs // (len(uniques) + 1), pairs % (len(uniques) + 1)
+    if names is not None:
+        labels = np.array([names[v] if 0 <= v < len(names) else "?" for v in uniques], dtype=object)
+    elif value.dtype == np.uint32:
+        labels = np.array([f"0x{int(v):08x}" for v in uniques], dtype=object)
+    else:
+        labels = np.array([str(v) for v in uniques], dtype=object)
+    text = labels[pair_code]
+    single = np.r_[pair_flow[1:] != pair_flow[:-1], True] & np.r_[True, pair_flow[1:] != pair_flow[:-1]]
+    out[pair_flow[single]] = text[single]
+    several = ~single
+    if several.any():
+        joined = pd.Series(text[several]).groupby(pair_flow[several]).agg(",".join)
+        out[joined.index.to_numpy()] = joined.to_numpy()
     return out
 
 

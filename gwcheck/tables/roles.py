@@ -66,7 +66,9 @@ def infer_roles(
     leg pairs (the same inner packet and options seen twice in one capture with the outer addresses
     swapped: the first one's source is the GWLB node), and failing that from the outer fields GWLB sets.
     """
-    geneve = packets[(packets["kind"] == "geneve") & (packets["outer_ip_version"] > 0)]
+    columns = ["file", "ts_ns", "inner_digest", "aws_flow_cookie", "aws_endpoint_id", "outer_sport", "outer_ttl", "outer_ip_id",
+               "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo"]
+    geneve = packets.loc[((packets["kind"] == "geneve") & (packets["outer_ip_version"] > 0)).to_numpy(), columns]
     src = _pairs(geneve, "outer_src")
     dst = _pairs(geneve, "outer_dst")
     if appliances or gwlb_nodes:
