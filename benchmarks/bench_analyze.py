@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_decode import build_capture, run_python
+from bench_decode import build_capture, build_warmup, run_python
 
 
 def measure(path: Path, warmup: Path, call: str) -> dict:
@@ -51,11 +51,7 @@ def main() -> None:
     capture = build_capture(args.packets)
     file_bytes = capture.stat().st_size
     with tempfile.TemporaryDirectory() as tmp:
-        from gwcheck.simulate.scenario import Scenario
-        from gwcheck.simulate.simulator import simulate
-
-        warmup = Path(tmp) / "warmup.pcap"
-        simulate(Scenario(flows=4), warmup)
+        warmup = build_warmup(tmp)
         decode = measure(capture, warmup, f"gwcheck.read_packets({str(capture)!r})")
         analysis = measure(capture, warmup, f"gwcheck.analyze({str(capture)!r})")
         started = time.perf_counter()
