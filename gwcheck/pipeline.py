@@ -21,7 +21,7 @@ from .flowkey import format_flow_key
 from .report.model import Report
 from .schema import GwlbShape
 from .tables.flows import STICKINESS, build_flows, build_transits
-from .tables.legs import Direction, Pairing, build_legs
+from .tables.legs import OPTION_NAMES, Direction, Pairing, build_legs
 from .tables.packets import Progress, read_packets
 from .tables.roles import infer_roles, parse_addresses
 
@@ -92,6 +92,7 @@ def analyze(
         appliance_health=appliance_health,
         latency_over_time=latency_over_time(legs, appliance_names),
         handshakes=handshakes,
+        new_flows=dist.new_flows_per_second(flows),
         roles=roles,
         summary=capture_summary(packets, roles),
         latency={
@@ -107,6 +108,7 @@ def analyze(
         distribution=distribution,
         mtu=mtu,
         idle=idle,
+        pairing=_pairing_counts(legs, roles),
         findings=sort_findings(findings),
         settings={
             "port": port,
@@ -126,11 +128,26 @@ def _describe_flows(flows: pd.DataFrame) -> pd.DataFrame:
     flows["client"] = format_addresses(flows["client_hi"].to_numpy(), flows["client_lo"].to_numpy())
     flows["server"] = format_addresses(flows["server_hi"].to_numpy(), flows["server_lo"].to_numpy())
     flows["endpoint"] = [vpce_id(e) for e in flows["endpoint_id"].to_numpy()]
+    diff = flows["option_diff"].to_numpy()
+    flows["options_differ"] = [",".join(name for bit, name in OPTION_NAMES.items() if d & bit) for d in diff]
     flows["key"] = [
         format_flow_key(p, c, cp, s, sp, e)
         for p, c, cp, s, sp, e in zip(flows["protocol"], flows["client"], flows["client_port"], flows["server"], flows["server_port"], flows["endpoint"])
     ]
     return flows
+
+
+def _pairing_counts(legs: pd.DataFrame, roles) -> dict:
+    """How the legs paired: by outcome, how many were ambiguous, and how the roles behind directions were found."""
+    counts = legs["pairing"].value_counts()
+    return {
+        "legs": int(len(legs)),
+        "ingress": int((legs["direction"].to_numpy() == Direction.INGRESS).sum()),
+        "egress": int((legs["direction"].to_numpy() == Direction.EGRESS).sum()),
+        **{str(label): int(count) for label, count in counts.items()},
+        "ambiguous": int(legs["ambiguous"].sum()),
+        "roles_method": roles.method,
+    }
 
 
 def _describe_series(values: pd.Series) -> dict:

@@ -54,6 +54,7 @@ class Finding:
     by_appliance: dict[str, int] = field(default_factory=dict)
     by_endpoint: dict[str, int] = field(default_factory=dict)
     by_gwlb_node: dict[str, int] = field(default_factory=dict)
+    rates: dict[str, dict[str, float]] = field(default_factory=dict)  # per appliance/endpoint/node: count / flows there
 
     def examples(self, n: int = EXAMPLE_KEYS) -> list[str]:
         return self.flow_keys[:n]
@@ -74,12 +75,19 @@ def _breakdown(rows: pd.DataFrame, column: str) -> dict[str, int]:
 def flow_findings(flows: pd.DataFrame) -> list[Finding]:
     """One finding per flow reason that occurs, with every flow key behind it."""
     findings = []
+    totals = {"appliance": _breakdown(flows, "appliances"), "endpoint": flows["endpoint"].value_counts().to_dict(), "gwlb_node": _breakdown(flows, "gwlb_nodes")}
     reasons = [set(r.split(",")) for r in flows["reasons"]]
     for reason, cause in REASONS.items():
         rows = flows[np.fromiter((reason in r for r in reasons), bool, len(reasons))]
         if rows.empty:
             continue
         detail = _detail(reason, rows)
+        by_appliance, by_node = _breakdown(rows, "appliances"), _breakdown(rows, "gwlb_nodes")
+        by_endpoint = dict(sorted(rows["endpoint"].value_counts().to_dict().items()))
+        rates = {
+            place: {name: count / totals[place][name] for name, count in counts.items() if totals[place].get(name)}
+            for place, counts in (("appliance", by_appliance), ("endpoint", by_endpoint), ("gwlb_node", by_node))
+        }
         findings.append(
             Finding(
                 kind=reason,
@@ -89,9 +97,10 @@ def flow_findings(flows: pd.DataFrame) -> list[Finding]:
                 message=f"{len(rows)} of {len(flows)} flows {REASON_PHRASES[reason]}{detail}",
                 cause=cause,
                 flow_keys=rows["key"].tolist(),
-                by_appliance=_breakdown(rows, "appliances"),
-                by_endpoint=dict(sorted(rows["endpoint"].value_counts().to_dict().items())),
-                by_gwlb_node=_breakdown(rows, "gwlb_nodes"),
+                by_appliance=by_appliance,
+                by_endpoint=by_endpoint,
+                by_gwlb_node=by_node,
+                rates=rates,
             )
         )
     return findings

@@ -29,12 +29,14 @@ class Report:
     appliance_health: pd.DataFrame
     latency_over_time: pd.DataFrame
     handshakes: pd.DataFrame
+    new_flows: pd.DataFrame
     roles: Roles
     summary: dict[str, Any]
     latency: dict[str, Any]
     distribution: dict[str, Any]
     mtu: dict[str, Any]
     idle: dict[str, Any]
+    pairing: dict[str, Any]
     findings: list[Finding]
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -71,6 +73,7 @@ class Report:
                 "latency_us": self.latency,
                 "distribution": self.distribution,
                 "symmetry": self.flows["verdict"].value_counts().to_dict() if len(self.flows) else {},
+                "pairing": self.pairing,
                 "mtu": self.mtu,
                 "idle": self.idle,
                 "health_checks": _records(self.appliance_health, "appliance"),
