@@ -57,6 +57,27 @@ class Report:
         more = f" (and {others} more finding{'s' if others != 1 else ''})" if others > 0 else ""
         return f"{'problems found' if errors else 'warnings'}: {worst.message}{more}"
 
+    def __repr__(self) -> str:
+        return f"<gwcheck Report: {self.verdict}>"
+
+    def _repr_html_(self) -> str:
+        """What Jupyter shows for a report: the verdict, the appliances and the findings."""
+        import html
+
+        colour = "#1a7f37" if self.healthy else "#cf222e"
+        columns = ["flows", "packets_in", "returned", "not_returned", "latency_p50_us", "latency_p99_us"]
+        appliances = self.appliances[columns].to_html(float_format=lambda v: f"{v:,.1f}", border=0) if len(self.appliances) else ""
+        rows = "".join(
+            f"<tr><td>{html.escape(f.severity)}</td><td>{html.escape(f.message)}</td><td>{html.escape(f.cause)}</td></tr>"
+            for f in self.findings
+        )
+        findings = f"<table><tr><th>severity</th><th>finding</th><th>likely cause</th></tr>{rows}</table>" if rows else "<p>No findings.</p>"
+        return (
+            f'<div><p style="color:{colour};font-weight:bold">gwcheck: {html.escape(self.verdict)}</p>'
+            f"<p>{self.summary['packets']:,} packets, {len(self.flows):,} flows; roles: {html.escape(self.roles.method)}</p>"
+            f"<h4>Appliances</h4>{appliances}<h4>Findings</h4>{findings}</div>"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The report as a JSON-ready document (schema version ``REPORT_SCHEMA_VERSION``)."""
         return _clean(
