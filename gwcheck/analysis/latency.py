@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ..summaries import NS_PER_US, latency_summary_us
@@ -74,8 +73,3 @@ def handshake_rtts(transits: pd.DataFrame) -> pd.DataFrame:
     out.index.name = "flow"
     return out[["server_rtt_us", "client_rtt_us"]].where(lambda x: x >= 0)
 
-
-def percentile_table(values: pd.Series) -> dict:
-    """A latency summary of microsecond values that may hold NaN."""
-    clean = values.dropna().to_numpy()
-    return latency_summary_us(np.round(clean * NS_PER_US).astype(np.int64))
