@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_capture_arguments(analyze)
     _add_analysis_arguments(analyze)
-    analyze.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")
+    analyze.add_argument("--format", choices=("text", "json", "html"), default="text", help="report format (default: text); html is one self-contained page with plots and needs -o")
     analyze.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output")
     analyze.add_argument("--export", metavar="DIR", help="also write packets, legs and flows as Parquet and CSV, and report.json, to DIR")
     analyze.add_argument("--verbose", action="store_true", help="list every flow key of every finding")
@@ -117,7 +117,59 @@ def build_parser() -> argparse.ArgumentParser:
     faults = simulate.add_argument_group("faults", "what goes wrong, flow by flow (shared/docs/gwlb.md)")
     for flag, kind, default, metavar, text in SIMULATE_FAULT_OPTIONS:
         faults.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
+    _add_validate_parser(commands)
     return parser
+
+
+def _config_type(parse):
+    """An argparse type from a parser of ``report.validate`` that raises ConfigError."""
+    from .errors import ConfigError
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def _check_name(text: str) -> str:
+    from .report.validate import CHECKS_BY_NAME
+
+    name = text.replace("-", "_").removeprefix("__")
+    if name not in CHECKS_BY_NAME:
+        raise argparse.ArgumentTypeError(f"no check named {text!r}")
+    return name
+
+
+def _add_validate_parser(commands: argparse._SubParsersAction) -> None:
+    from .report.validate import ANALYSIS_CHECKS, CHECKS, KINDS
+
+    validate = commands.add_parser(
+        "validate",
+        help="check captures against thresholds: exit 0 when every check passes, 1 when any fails",
+        description="Analyse captures and check the result against the thresholds of --policy and of the options below; "
+        "each check passes or fails with the value measured beside its threshold.",
+    )
+    _add_capture_arguments(validate)
+    _add_analysis_arguments(validate)
+    # None marks a setting not given here, so that the policy's [analysis] table, or analyze()'s default, applies.
+    validate.set_defaults(port=None, window=None, stickiness=None, tcp_idle_timeout=None, udp_idle_timeout=None, max_imbalance=None)
+    validate.add_argument("--policy", metavar="FILE", help="TOML file of checks and [analysis] settings; options given here override it")
+    validate.add_argument("--skip", action="append", default=[], type=_check_name, metavar="CHECK", help="do not run CHECK even when the policy sets it (repeatable)")
+    validate.add_argument("--format", choices=("text", "json"), default="text", help="results format (default: text)")
+    validate.add_argument("-o", "--output", metavar="FILE", help="write the results to FILE instead of standard output")
+    validate.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML to FILE, one test case per check")
+    checks = validate.add_argument_group("checks", "each runs only when set here or in the policy (--expect-appliances and --max-imbalance too); durations take us, ms or s, rates a percentage or a fraction")
+    for check in CHECKS:
+        if check.name in ANALYSIS_CHECKS:  # added by _add_analysis_arguments
+            continue
+        kind, text = KINDS[check.kind], check.help.replace("%", "%%")
+        if kind.compare == "none":
+            checks.add_argument(check.option, action="store_true", default=None, help=text)
+        else:
+            checks.add_argument(check.option, type=_config_type(kind.parse), metavar=kind.metavar, help=text)
 
 
 # (flag, type, default, metavar, help) of the simulator's fault options; each maps to the Scenario field of its name.
@@ -164,10 +216,25 @@ def _output(path: str | None, stdout: TextIO) -> Iterator[TextIO]:
         yield handle
 
 
-def _analyze(args: argparse.Namespace):
+@contextlib.contextmanager
+def _progress_bar(stream: TextIO | None) -> Iterator[object]:
+    """A progress callback drawing a bar on ``stream`` when it is a terminal; None otherwise."""
+    if stream is None or not (getattr(stream, "isatty", None) and stream.isatty()):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress("reading captures", BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=Console(file=stream), transient=True) as bar:
+        task = bar.add_task("read", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _analyze(args: argparse.Namespace, stderr: TextIO | None = None):
     from .pipeline import analyze
 
-    return analyze(
+    with _progress_bar(stderr) as progress:
+        return analyze(
         args.captures,
         port=args.port,
         appliances=args.appliance,
@@ -178,20 +245,29 @@ def _analyze(args: argparse.Namespace):
         udp_idle_timeout_s=args.udp_idle_timeout,
         expect_appliances=args.expect_appliances,
         max_imbalance=args.max_imbalance,
+        progress=progress,
     )
 
 
 def _run_analyze(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
-    from .report.text import render_report
+    from .report.terminal import render
 
+    if args.format == "html" and args.output is None:
+        from .errors import ConfigError
+
+        raise ConfigError("--format html writes a file: give -o FILE, e.g. -o report.html")
     report = _analyze(args)
     document = {"gwcheck_version": __version__, **report.to_dict()}
     with _output(args.output, stdout) as out:
         if args.format == "json":
             json.dump(document, out, indent=1)
             out.write("\n")
+        elif args.format == "html":
+            from .report.html import render_html
+
+            render_html(report, out)
         else:
-            render_report(report, out, verbose=args.verbose, quiet=args.quiet)
+            render(report, out, verbose=args.verbose, quiet=args.quiet)
     if args.export:
         from .tables.export import export_tables
 
@@ -253,7 +329,46 @@ def _run_simulate(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
     return ExitCode.OK
 
 
-_COMMANDS = {"analyze": _run_analyze, "decode": _run_decode, "simulate": _run_simulate}
+def _run_validate(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
+    import time
+
+    from .errors import ConfigError
+    from .pipeline import analyze
+    from .report.junit import write_junit
+    from .report.validate import ANALYSIS_KEYS, CHECKS, Policy, load_policy, render_checks, run_checks, verdict_line
+
+    given = Policy(
+        checks={c.name: getattr(args, c.name) for c in CHECKS if getattr(args, c.name) is not None},
+        analysis={key: getattr(args, key) for key in ANALYSIS_KEYS if getattr(args, key) not in (None, [])},
+    )
+    policy = (load_policy(args.policy) if args.policy else Policy()).updated(given).without(set(args.skip))
+    if not policy.checks:
+        raise ConfigError("no checks to run: give --policy FILE or check options such as --max-latency-p99 2ms")
+    started = time.monotonic()
+    report = analyze(args.captures, **policy.analyze_arguments())
+    results = run_checks(report, policy)
+    elapsed_s = time.monotonic() - started
+    passed = all(r.passed for r in results)
+    with _output(args.output, stdout) as out:
+        if args.format == "json":
+            document = {"gwcheck_version": __version__, "passed": passed, "verdict": verdict_line(results),
+                        "captures": list(args.captures), "checks": [r.to_dict() for r in results]}
+            json.dump(document, out, indent=1)
+            out.write("\n")
+        else:
+            counts = {"packet": len(report.packets), "flow": len(report.flows), "appliance": len(report.appliances)}
+            seen = ", ".join(f"{n:,} {word}{'s' if n != 1 else ''}" for word, n in counts.items())
+            files = len(args.captures)
+            out.write(f"gwcheck validate: {seen} in {files} capture{'s' if files != 1 else ''}\n\n")
+            render_checks(results, out)
+    if args.junit:
+        properties = {"captures": " ".join(args.captures), "policy": args.policy or "", "gwcheck_version": __version__}
+        with open(args.junit, "w", encoding="utf-8") as handle:
+            write_junit(results, handle, properties, elapsed_s)
+    return ExitCode.OK if passed else ExitCode.CHECK_FAILED
+
+
+_COMMANDS = {"analyze": _run_analyze, "decode": _run_decode, "simulate": _run_simulate, "validate": _run_validate}
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -262,7 +377,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     stderr = stderr or sys.stderr
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):  # help and usage errors too
+            args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its message
         return int(exc.code or 0) if exc.code in (0, None) else ExitCode.USAGE
     from .errors import CaptureError, ConfigError, GwcheckError
@@ -279,6 +395,12 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     except GwcheckError as exc:
         stderr.write(f"{PROG}: error: {exc}\n")
         return ExitCode.UNREADABLE
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as Unix tools do
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so that the interpreter's final flush cannot fail
+        except OSError:
+            pass
+        return ExitCode.OK
     except OSError as exc:
         stderr.write(f"{PROG}: error: {exc.filename or ''}: {exc.strerror or exc}\n")
         return ExitCode.UNREADABLE

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..analysis.findings import Finding
 from ..tables.roles import Roles
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Version of the JSON document ``Report.to_dict`` returns; bumped when a field changes meaning or goes.
 REPORT_SCHEMA_VERSION = 1
@@ -101,6 +104,36 @@ class Report:
                 "findings": [f.to_dict() for f in self.findings],
             }
         )
+
+    def plot_latency(self) -> Figure:
+        """Latency per appliance: histogram and cumulative distribution (a matplotlib Figure)."""
+        from .plots import plot_latency
+
+        return plot_latency(self)
+
+    def plot_latency_over_time(self) -> Figure:
+        """p50 and p99 latency per appliance and second of capture."""
+        from .plots import plot_latency_over_time
+
+        return plot_latency_over_time(self)
+
+    def plot_distribution(self) -> Figure:
+        """Flows, packets and bytes per appliance and per endpoint, with the even share marked."""
+        from .plots import plot_distribution
+
+        return plot_distribution(self)
+
+    def plot_symmetry(self) -> Figure:
+        """Flows per symmetry verdict."""
+        from .plots import plot_symmetry
+
+        return plot_symmetry(self)
+
+    def plot_timeline(self) -> Figure:
+        """A timeline of the flows that moved between appliances or went one-sided or asymmetric."""
+        from .plots import plot_timeline
+
+        return plot_timeline(self)
 
 
 def _records(frame: pd.DataFrame, name: str) -> list[dict]:

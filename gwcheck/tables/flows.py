@@ -190,7 +190,7 @@ def _add_changes(flows: pd.DataFrame, t: pd.DataFrame, tcp_timeout_s: float, oth
     idle = same & (gap > timeout)
     cookie = t["aws_flow_cookie"].to_numpy()
     appliance = t["appliance"].to_numpy()
-    previous = np.r_[0, np.arange(len(t) - 1)]
+    previous = np.maximum(np.arange(len(t)) - 1, 0)  # each row's predecessor (row 0 its own)
     flows["max_gap_s"] = np.maximum.reduceat(gap, _starts(flow, n_flows)) / 1e9 if len(t) else np.zeros(0)
     flows["idle_gaps"] = np.bincount(flow[idle], minlength=n_flows).astype(np.int64)
     flows["new_cookie_after_idle"] = np.bincount(flow[idle & (cookie != cookie[previous])], minlength=n_flows) > 0
