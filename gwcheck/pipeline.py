@@ -144,8 +144,8 @@ def _pairing_counts(legs: pd.DataFrame, roles) -> dict:
         "legs": int(len(legs)),
         "ingress": int((legs["direction"].to_numpy() == Direction.INGRESS).sum()),
         "egress": int((legs["direction"].to_numpy() == Direction.EGRESS).sum()),
-        **{str(label): int(count) for label, count in counts.items()},
-        "ambiguous": int(legs["ambiguous"].sum()),
+        "by_outcome": {str(label): int(count) for label, count in counts.items()},  # these add up to "legs"
+        "ambiguous_paired": int(legs["ambiguous"].sum()),  # paired legs that had identical twins
         "roles_method": roles.method,
     }
 
@@ -184,7 +184,8 @@ def _mtu(packets: pd.DataFrame, flows: pd.DataFrame) -> dict:
         "over_mtu_flows": int((flows["over_mtu_packets"] > 0).sum()) if len(flows) else 0,
         "gso_super_packets": int(flows["gso_packets"].sum()) if len(flows) else 0,
         "gso_flows": int((flows["gso_packets"] > 0).sum()) if len(flows) else 0,
-        "outer_fragments": int((udp_fragments & (geneve | (packets["kind"] == "ip_fragment").to_numpy())).sum()),
+        "outer_fragment_packets": int((udp_fragments & (geneve | (packets["kind"] == "ip_fragment").to_numpy())).sum()),
+        "fragmented_legs": int(flows["fragmented_legs"].sum()) if len(flows) else 0,
         "largest_inner_bytes": int(packets.loc[geneve, "inner_ip_len_bytes"].max()) if geneve.any() else 0,
         "largest_mss": int(flows["mss"].max()) if len(flows) else 0,
     }
@@ -214,6 +215,14 @@ def _other_findings(
     max_imbalance: float,
 ) -> list[Finding]:
     findings = []
+    if len(legs) == 0:
+        findings.append(
+            Finding(
+                "no_gwlb_traffic", "error", 0, "packets",
+                f"no Geneve packets on UDP port {packets.attrs.get('port', GENEVE_PORT)} among {len(packets):,} packets",
+                "the capture holds no GWLB traffic: capture on the appliance's GWLB-facing interface with 'udp port 6081', or give --port",
+            )
+        )
     if not health.empty and health["failed"].sum():
         failing = health[health["failed"] > 0]
         still_used = [a for a in failing.index if a in appliances.index and appliances.loc[a, "packets_in"] > 0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -77,36 +78,74 @@ def _walk(buf, start, n, big_endian, header_bytes, frac_to_ns, max_len, ts_ns, f
     return n, p, _REASON_NONE, 0
 
 
+@dataclass(frozen=True)
+class PcapLayout:
+    """How the records of one pcap file are laid out, read from its file header."""
+
+    big_endian: bool
+    header_bytes: int  # of each record header
+    frac_to_ns: int  # nanoseconds per unit of the timestamp's fraction
+    max_len: int  # the most captured bytes a record may claim
+    link_type: int
+    snaplen: int
+    format: str  # "pcap" or "pcap-ns"
+
+    @classmethod
+    def from_header(cls, head: bytes, order: str, magic: int) -> PcapLayout:
+        """The layout of a file whose first ``FILE_HEADER.size`` bytes are ``head``."""
+        _, _, _, _, _, snaplen, network = struct.unpack(order + FILE_HEADER.format, head[: FILE_HEADER.size])
+        return cls(
+            big_endian=order == ">",
+            header_bytes=MODIFIED_RECORD_HEADER_BYTES if magic == MAGIC_MODIFIED else RECORD_HEADER_BYTES,
+            frac_to_ns=1 if magic == MAGIC_NANOSECONDS else 1000,
+            max_len=max(MAX_RECORD_BYTES, snaplen),
+            link_type=network & LINKTYPE_MASK,
+            snaplen=snaplen,
+            format="pcap-ns" if magic == MAGIC_NANOSECONDS else "pcap",
+        )
+
+    @property
+    def interface(self) -> Interface:
+        return Interface(0, self.link_type, self.snaplen, ts_resolution="ns" if self.frac_to_ns == 1 else "us")
+
+    def walk(self, data: np.ndarray, start: int) -> tuple[dict[str, np.ndarray], int, int, int]:
+        """The record columns (``schema.RECORD_COLUMNS``) of the whole records of ``data`` from offset ``start``.
+
+        Returns (columns, stop offset, reason, detail): reason ``_REASON_NONE`` when the walk reached the end
+        of ``data``, else why it stopped at ``stop`` (``describe`` words it).
+        """
+        walked = ("ts_ns", "frame_offset", "wire_len_bytes", "cap_len_bytes")
+        capacity = max(MIN_CAPACITY, (len(data) - start) // ESTIMATED_RECORD_BYTES)
+        arrays = {name: np.empty(capacity, COLUMN_DTYPES[name]) for name in walked}
+        n, stop = 0, start
+        args = (self.big_endian, self.header_bytes, self.frac_to_ns, self.max_len)
+        while True:
+            n, stop, reason, detail = _walk(data, stop, n, *args, *arrays.values())
+            if reason != _REASON_FULL:
+                break
+            arrays = {name: _grown(array, 2 * len(array)) for name, array in arrays.items()}
+        columns = {name: array[:n] for name, array in arrays.items()}
+        columns["interface"] = np.zeros(n, COLUMN_DTYPES["interface"])
+        columns["link_type"] = np.full(n, self.link_type, COLUMN_DTYPES["link_type"])
+        return columns, int(stop), int(reason), int(detail)
+
+    def describe(self, reason: int, detail: int, remaining: int) -> str:
+        """Why a walk stopped, ``remaining`` bytes before the end of the data."""
+        return _describe(reason, detail, remaining, self.header_bytes, self.max_len)
+
+
 def index_pcap(path: str, data: np.ndarray, order: str, magic: int) -> RecordIndex:
     """Index every record of a pcap file in one pass; damage part way keeps the records before it."""
     from ..errors import CaptureError
 
     if len(data) < FILE_HEADER.size:
         raise CaptureError(path, 0, f"file ends inside the pcap file header: {len(data)} bytes, need {FILE_HEADER.size}")
-    _, _, _, _, _, snaplen, network = struct.unpack(order + FILE_HEADER.format, bytes(data[: FILE_HEADER.size]))
-    big_endian = order == ">"
-    header_bytes = MODIFIED_RECORD_HEADER_BYTES if magic == MAGIC_MODIFIED else RECORD_HEADER_BYTES
-    frac_to_ns = 1 if magic == MAGIC_NANOSECONDS else 1000
-    max_len = max(MAX_RECORD_BYTES, snaplen)
-    walked = ("ts_ns", "frame_offset", "wire_len_bytes", "cap_len_bytes")
-    capacity = max(MIN_CAPACITY, (len(data) - FILE_HEADER.size) // ESTIMATED_RECORD_BYTES)
-    arrays = {name: np.empty(capacity, COLUMN_DTYPES[name]) for name in walked}
-    n, stop = 0, FILE_HEADER.size
-    while True:
-        n, stop, reason, detail = _walk(data, stop, n, big_endian, header_bytes, frac_to_ns, max_len, *arrays.values())
-        if reason != _REASON_FULL:
-            break
-        arrays = {name: _grown(array, 2 * len(array)) for name, array in arrays.items()}
-    columns = {name: array[:n] for name, array in arrays.items()}
-    link_type = network & LINKTYPE_MASK
-    columns["interface"] = np.zeros(n, COLUMN_DTYPES["interface"])
-    columns["link_type"] = np.full(n, link_type, COLUMN_DTYPES["link_type"])
+    layout = PcapLayout.from_header(bytes(data[: FILE_HEADER.size]), order, magic)
+    columns, stop, reason, detail = layout.walk(data, FILE_HEADER.size)
     damage = None
     if reason != _REASON_NONE:
-        damage = Damage(int(stop), _describe(reason, int(detail), len(data) - int(stop), header_bytes, max_len))
-    fmt = "pcap-ns" if magic == MAGIC_NANOSECONDS else "pcap"
-    interface = Interface(0, link_type, snaplen, ts_resolution="ns" if frac_to_ns == 1 else "us")
-    return RecordIndex(path, fmt, data, columns, [interface], damage)
+        damage = Damage(stop, layout.describe(reason, detail, len(data) - stop))
+    return RecordIndex(path, layout.format, data, columns, [layout.interface], damage)
 
 
 def _grown(array: np.ndarray, size: int) -> np.ndarray:

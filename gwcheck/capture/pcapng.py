@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -178,22 +179,43 @@ def _walk(buf, fill, ts_ns, interface, link_type, frame_offset, wire_len, cap_le
     return n, n_if, p, _REASON_NONE, 0
 
 
-def index_pcapng(path: str, data: np.ndarray) -> RecordIndex:
-    """Index every packet of a pcapng file; damage part way keeps the packets before it."""
-    from ..errors import CaptureError
+@dataclass
+class BlockWalk:
+    """What one walk over a buffer of pcapng blocks found: packets as record columns, interfaces as arrays."""
 
-    if len(data) < 28:
-        raise CaptureError(path, 0, f"file ends inside the first Section Header Block: {len(data)} bytes, need 28")
+    columns: dict[str, np.ndarray]  # schema.RECORD_COLUMNS; interface numbers count from the buffer's first section
+    if_link: np.ndarray
+    if_snap: np.ndarray
+    if_resol: np.ndarray
+    if_offset: np.ndarray
+    if_block: np.ndarray  # offset of each interface's Interface Description Block
+    if_section: np.ndarray  # its section, counted from 0 at the buffer's first Section Header Block
+    stop: int  # where the walk stopped: the end of the buffer, or the block it could not read
+    reason: int  # _REASON_NONE, or why it stopped (``describe`` words it)
+    detail: int
+
+    def interface(self, data: np.ndarray, g: int, index: int, section: int) -> Interface:
+        """Interface ``g`` of the walk, numbered ``index`` in section ``section`` of the whole capture."""
+        return Interface(
+            index=index,
+            link_type=int(self.if_link[g]),
+            snaplen=int(self.if_snap[g]),
+            name=_interface_name(data, int(self.if_block[g])),
+            section=section,
+            ts_resolution=_describe_resolution(int(self.if_resol[g])),
+        )
+
+
+def walk_blocks(data: np.ndarray) -> BlockWalk:
+    """Walk the blocks of ``data`` from its first byte, which starts a block: a count pass, then a fill pass."""
     empty64 = np.zeros(0, np.int64)
     empty32 = np.zeros(0, np.uint32)
     empty16 = np.zeros(0, np.uint16)
     empty8 = np.zeros(0, np.uint8)
-    n, n_if, _, reason, detail = _walk(
+    n, n_if, _, _, _ = _walk(
         data, False, empty64, empty16, empty16, empty64, empty32, empty32,
         empty16, empty32, empty8, empty64, empty64, empty64,
     )
-    if reason == _REASON_BAD_BYTE_ORDER and n == 0 and n_if == 0:
-        raise CaptureError(path, 8, f"pcapng byte-order magic is 0x{int(detail):08x}, not 0x1a2b3c4d")
     columns = {name: np.zeros(n, COLUMN_DTYPES[name]) for name in RECORD_COLUMNS}
     if_link = np.zeros(n_if, np.uint16)
     if_snap = np.zeros(n_if, np.uint32)
@@ -205,21 +227,23 @@ def index_pcapng(path: str, data: np.ndarray) -> RecordIndex:
         data, True, columns["ts_ns"], columns["interface"], columns["link_type"], columns["frame_offset"],
         columns["wire_len_bytes"], columns["cap_len_bytes"], if_link, if_snap, if_resol, if_offset, if_block, if_section,
     )
-    interfaces = [
-        Interface(
-            index=g,
-            link_type=int(if_link[g]),
-            snaplen=int(if_snap[g]),
-            name=_interface_name(data, int(if_block[g])),
-            section=int(if_section[g]),
-            ts_resolution=_describe_resolution(int(if_resol[g])),
-        )
-        for g in range(n_if)
-    ]
+    return BlockWalk(columns, if_link, if_snap, if_resol, if_offset, if_block, if_section, int(stop), int(reason), int(detail))
+
+
+def index_pcapng(path: str, data: np.ndarray) -> RecordIndex:
+    """Index every packet of a pcapng file; damage part way keeps the packets before it."""
+    from ..errors import CaptureError
+
+    if len(data) < 28:
+        raise CaptureError(path, 0, f"file ends inside the first Section Header Block: {len(data)} bytes, need 28")
+    walk = walk_blocks(data)
+    if walk.reason == _REASON_BAD_BYTE_ORDER and len(walk.columns["ts_ns"]) == 0 and len(walk.if_link) == 0:
+        raise CaptureError(path, 8, f"pcapng byte-order magic is 0x{walk.detail:08x}, not 0x1a2b3c4d")
+    interfaces = [walk.interface(data, g, g, int(walk.if_section[g])) for g in range(len(walk.if_link))]
     damage = None
-    if reason != _REASON_NONE:
-        damage = Damage(int(stop), _describe(int(reason), int(detail), len(data) - int(stop)))
-    return RecordIndex(path, "pcapng", data, columns, interfaces, damage)
+    if walk.reason != _REASON_NONE:
+        damage = Damage(walk.stop, describe(walk.reason, walk.detail, len(data) - walk.stop))
+    return RecordIndex(path, "pcapng", data, walk.columns, interfaces, damage)
 
 
 def _interface_name(data: np.ndarray, block: int) -> str:
@@ -250,7 +274,8 @@ def _describe_resolution(resol: int) -> str:
     return {0: "s", 3: "ms", 6: "us", 9: "ns"}.get(exponent, f"10^-{exponent} s")
 
 
-def _describe(reason: int, detail: int, remaining: int) -> str:
+def describe(reason: int, detail: int, remaining: int) -> str:
+    """Why a walk stopped, ``remaining`` bytes before the end of the data."""
     if reason == _REASON_SHORT_BLOCK_HEADER:
         return f"file ends inside a block header: {detail} bytes, need 8"
     if reason == _REASON_BAD_BLOCK_LENGTH:

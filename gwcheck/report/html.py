@@ -349,8 +349,11 @@ def _summary(report: Report) -> str:
     ]
     pairing = report.pairing or {}
     if pairing.get("legs"):
-        others = ", ".join(f"{k.replace('_', ' ')} {pairing[k]:,}" for k in ("not_returned", "originated", "in_flight", "before_capture", "unknown", "ambiguous") if pairing.get(k))
-        facts.append(("Legs paired", escape(f"{pairing.get('paired', 0):,} of {pairing['legs']:,} Geneve packets" + (f" ({others})" if others else ""))))
+        outcomes = pairing.get("by_outcome", {})
+        others = ", ".join(f"{k.replace('_', ' ')} {outcomes[k]:,}" for k in ("not_returned", "originated", "in_flight", "before_capture", "unknown") if outcomes.get(k))
+        if pairing.get("ambiguous_paired"):
+            others += (", " if others else "") + f"ambiguous {pairing['ambiguous_paired']:,}"
+        facts.append(("Legs paired", escape(f"{outcomes.get('paired', 0):,} of {pairing['legs']:,} Geneve packets" + (f" ({others})" if others else ""))))
     if settings:
         facts.append(("Settings", escape(
             f"port {settings.get('port')}, pairing window {settings.get('window_s')} s, stickiness {settings.get('stickiness')}, "
@@ -563,7 +566,7 @@ def _mtu(report: Report) -> str:
     mtu = report.mtu
     facts = [
         ("Inner packets over 8,500 bytes", _status(mtu.get("over_mtu_packets", 0)) + escape(f" in {_plural(mtu.get('over_mtu_flows', 0), 'flow')} (GWLB drops them, without ICMP)")),
-        ("Outer IP fragments", _status(mtu.get("outer_fragments", 0)) + escape(" on the Geneve port (GWLB does not reassemble)")),
+        ("Outer IP fragments", _status(mtu.get("outer_fragment_packets", 0)) + escape(f" on the Geneve port, from {_plural(mtu.get('fragmented_legs', 0), 'fragmented return leg')} (GWLB does not reassemble)")),
         ("GSO/GRO super-packets", escape(f"{mtu.get('gso_super_packets', 0):,} in {_plural(mtu.get('gso_flows', 0), 'flow')} (a capture artefact, not a fault)")),
         ("Largest inner packet", escape(f"{mtu.get('largest_inner_bytes', 0):,} bytes")),
         ("Largest TCP MSS", escape(f"{mtu.get('largest_mss', 0):,}")),

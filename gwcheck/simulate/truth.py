@@ -8,7 +8,10 @@ leg as written (after timestamp rounding), summarised by ``gwcheck.summaries.lat
 
 from __future__ import annotations
 
+import enum
+import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,102 +28,94 @@ TRUTH_VERSION = 2
 PAIR_WINDOW_NS = 1_000_000_000  # the analysis' default pairing window: legs within it of a capture's edge are excused
 GWLB_MAX_INNER_BYTES = 8500  # GWLB drops larger packets (gwlb.md, MTU)
 PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "quic": 17}
+ICMP, ICMPV6 = 1, 58
+
+
+class State(enum.IntEnum):
+    """What became of an inner packet's crossing of an appliance, as its capture shows it."""
+
+    RETURNED = 0  # ingress and egress leg
+    NOT_RETURNED = 1  # ingress leg only
+    IN_FLIGHT = 2  # ingress leg only, within the pairing window of the capture's end
+    ORIGINATED = 3  # egress leg only
+    BEFORE_CAPTURE = 4  # egress leg only, within the pairing window of the capture's start
 
 
 @dataclass
-class Leg:
-    """One packet an appliance captured: a Geneve leg of a flow, or a packet of a health check."""
+class Transits:
+    """Every crossing of an appliance by an inner packet, as columns: which packet, by which path, and its two legs."""
 
-    flow: Any  # simulator.Flow or simulator.HealthProbe
-    index: int  # packet of the flow, or step of the probe
-    route: Any  # simulator.Route; None for health checks
-    egress: bool
-    true_ns: int
-    written_ns: int
-    frames: int = 1  # more than one when the appliance fragmented it
-    wire_bytes: int = 0
+    flow: np.ndarray  # index into Simulator.flows
+    path: np.ndarray  # index into Simulator.paths
+    appliance: np.ndarray  # indexes of the path's appliance, GWLB node and endpoint
+    node: np.ndarray
+    endpoint: np.ndarray
+    direction: np.ndarray  # conversations.CLIENT_TO_SERVER or SERVER_TO_CLIENT
+    tcp_flags: np.ndarray
+    inner: list[bytes]  # the inner packet
+    inner_bytes: np.ndarray  # its length
+    ingress: np.ndarray  # bool: GWLB sent it to the appliance (never so for originated flows)
+    egress: np.ndarray  # bool: the appliance sent it back
+    ingress_ns: np.ndarray  # true time of the ingress leg (when there would have been one)
+    egress_ns: np.ndarray  # true time of the egress leg
+    ingress_written_ns: np.ndarray  # as the capture stores them: clock offset, then rounded
+    egress_written_ns: np.ndarray
+    egress_frames: np.ndarray  # frames of the egress leg: more than one when the appliance fragmented it
 
-    @property
-    def appliance(self) -> int:
-        return self.route.appliance if self.route is not None else self.flow.appliance
-
-
-@dataclass
-class Transit:
-    """One inner packet's crossing of an appliance: its ingress leg, its egress leg, or both."""
-
-    ingress: Leg | None = None
-    egress: Leg | None = None
-    state: str = ""  # returned, not_returned, in_flight, originated, before_capture
-
-    @property
-    def leg(self) -> Leg:
-        return self.ingress or self.egress  # type: ignore[return-value]
+    def __len__(self) -> int:
+        return len(self.path)
 
 
 def _protocol(flow: Any) -> int:
     if flow.protocol == "icmp":
-        return 58 if ":" in flow.ends.client else 1
+        return ICMPV6 if ":" in flow.ends.client else ICMP
     return PROTOCOL_NUMBERS[flow.protocol]
 
 
-def build_truth(sim: Any, legs: list[Leg], files: list[Path], frames_per_file: list[int]) -> dict:
-    """The truth JSON of a simulation (``sim`` is the Simulator that wrote ``legs`` to ``files``)."""
+def build_truth(sim: Any, t: Transits, files: list[Path], frames_per_file: list[int]) -> dict:
+    """The truth JSON of a simulation (``sim`` is the Simulator that wrote the transits ``t`` to ``files``)."""
     s = sim.s
-    transits: dict[tuple[int, int, int], Transit] = defaultdict(Transit)
-    probes = []
-    for leg in legs:
-        if leg.route is None:
-            if leg.index == 0:
-                probes.append(leg.flow)
-            continue
-        transit = transits[(id(leg.flow), leg.index, leg.route.appliance)]
-        if leg.egress:
-            transit.egress = leg
-        else:
-            transit.ingress = leg
-    edges = _file_edges(sim, legs)
-    for transit in transits.values():
-        first, last = edges[_file_of(sim, transit.leg)]
-        if transit.egress is None:
-            transit.state = "in_flight" if transit.leg.written_ns > last - PAIR_WINDOW_NS else "not_returned"
-        elif transit.ingress is None:
-            transit.state = "before_capture" if transit.leg.written_ns < first + PAIR_WINDOW_NS else "originated"
-        else:
-            transit.state = "returned"
-    rows = _rows(sim, transits)
+    state = _states(t, t.appliance if s.split else np.zeros(len(t), np.int64), len(files))
+    rows, row = _rows(sim, t, state)
+    latency = t.egress_written_ns - t.ingress_written_ns
 
-    def side(select: Any) -> dict:
-        chosen = [t for t in transits.values() if select(t.leg.route)]
-        latency = np.array([t.egress.written_ns - t.ingress.written_ns for t in chosen if t.state == "returned"], np.int64)
-        return {
-            "packets_in": sum(t.ingress is not None for t in chosen),
-            "packets_out": sum(t.egress is not None for t in chosen),
-            "returned": sum(t.state == "returned" for t in chosen),
-            "not_returned": sum(t.state == "not_returned" for t in chosen),
-            "in_flight": sum(t.state == "in_flight" for t in chosen),
-            "flows": len({key for key, row in rows.items() if any(select(r) for r in row["routes"])}),
-            "latency_us": latency_summary_us(latency),
-        }
+    def sides(group: np.ndarray, count: int) -> list[dict]:
+        """The counts and latency of the transits in each of ``count`` groups."""
+        def per_group(mask: np.ndarray) -> list[int]:
+            return np.bincount(group[mask], minlength=count).tolist()
 
-    def checks(select: Any) -> dict:
-        chosen = [p for p in probes if select(p)]
+        flows = per_group(np.unique(row * count + group, return_index=True)[1])
+        returned = state == State.RETURNED
+        counts = zip(per_group(t.ingress), per_group(t.egress), per_group(returned), per_group(state == State.NOT_RETURNED),
+                     per_group(state == State.IN_FLIGHT), flows)
+        return [
+            {"packets_in": i, "packets_out": o, "returned": r, "not_returned": nr, "in_flight": f, "flows": fl,
+             "latency_us": latency_summary_us(latency[returned & (group == g)])}
+            for g, (i, o, r, nr, f, fl) in enumerate(counts)
+        ]
+
+    def checks(select: Callable[[Any], bool]) -> dict:
+        chosen = [p for p in sim.probes if select(p)]
         return {"probes": len(chosen), "answered": sum(p.answered for p in chosen), "unanswered": sum(not p.answered for p in chosen)}
 
-    appliances = {}
-    for a, ip in enumerate(sim.appliances):
-        appliances[ip] = side(lambda r, a=a: r.appliance == a) | {"health_checks": checks(lambda p, a=a: p.appliance == a)}
-    nodes = {ip: side(lambda r, n=n: r.node == n) | {"health_checks": checks(lambda p, n=n: p.node == n)} for n, ip in enumerate(sim.nodes)}
-    endpoints = {vpce_id(e): side(lambda r, k=k: r.endpoint == k) for k, e in enumerate(sim.endpoint_ids)}
-    everything = side(lambda r: True)
-    flow_rows = sorted((row["truth"] for row in rows.values()), key=lambda r: r["key"])
+    appliances = {
+        ip: side | {"health_checks": checks(lambda p, a=a: p.appliance == a)}
+        for a, (ip, side) in enumerate(zip(sim.appliances, sides(t.appliance, len(sim.appliances))))
+    }
+    nodes = {
+        ip: side | {"health_checks": checks(lambda p, n=n: p.node == n)}
+        for n, (ip, side) in enumerate(zip(sim.nodes, sides(t.node, len(sim.nodes))))
+    }
+    endpoints = {vpce_id(e): side for e, side in zip(sim.endpoint_ids, sides(t.endpoint, len(sim.endpoint_ids)))}
+    everything = sides(np.zeros(len(t), np.int64), 1)[0]
+    flow_rows = sorted(rows, key=lambda r: r["key"])
     faults: dict[str, list[str]] = defaultdict(list)
     artefacts: dict[str, list[str]] = defaultdict(list)
-    for row in flow_rows:
-        for kind in row["faults"]:
-            faults[kind].append(row["key"])
-        for kind in row["artefacts"]:
-            artefacts[kind].append(row["key"])
+    for flow_row in flow_rows:
+        for kind in flow_row["faults"]:
+            faults[kind].append(flow_row["key"])
+        for kind in flow_row["artefacts"]:
+            artefacts[kind].append(flow_row["key"])
     return {
         "gwcheck_truth_version": TRUTH_VERSION,
         "scenario": asdict(s),
@@ -129,7 +124,7 @@ def build_truth(sim: Any, legs: list[Leg], files: list[Path], frames_per_file: l
             for k, (p, c) in enumerate(zip(files, frames_per_file))
         ],
         "packets": int(sum(frames_per_file)),
-        "geneve_legs": sum((t.ingress is not None) + (t.egress is not None) for t in transits.values()),
+        "geneve_legs": int(t.ingress.sum() + t.egress.sum()),
         "flows": len(flow_rows),
         "appliances": appliances,
         "gwlb_nodes": nodes,
@@ -145,91 +140,112 @@ def build_truth(sim: Any, legs: list[Leg], files: list[Path], frames_per_file: l
     }
 
 
-def _rows(sim: Any, transits: dict[tuple[int, int, int], Transit]) -> dict[str, dict]:
-    """Group the transits into flow rows and describe each."""
-    grouped: dict[tuple, list[Transit]] = defaultdict(list)
-    for transit in transits.values():
-        leg = transit.leg
-        flow = leg.flow
+def dumps_truth(truth: dict) -> str:
+    """The truth as JSON text: indented, each flow row on one line (json's indenting encoder is pure Python,
+    and a million packets make fifty thousand rows)."""
+    rows = ",\n  ".join(json.dumps(row) for row in truth["flow_rows"])
+    text = json.dumps({**truth, "flow_rows": None}, indent=1)
+    return text.replace('"flow_rows": null', f'"flow_rows": [\n  {rows}\n ]' if rows else '"flow_rows": []', 1) + "\n"
+
+
+def _states(t: Transits, file: np.ndarray, files: int) -> np.ndarray:
+    """The State of each transit; a missing leg within the pairing window of its capture's edge is excused."""
+    first = np.full(files, np.iinfo(np.int64).max)
+    last = np.full(files, np.iinfo(np.int64).min)
+    for present, written in ((t.ingress, t.ingress_written_ns), (t.egress, t.egress_written_ns)):
+        np.minimum.at(first, file[present], written[present])
+        np.maximum.at(last, file[present], written[present])
+    state = np.full(len(t), State.RETURNED, np.int64)
+    alone = ~t.egress
+    state[alone] = np.where(t.ingress_written_ns[alone] > last[file[alone]] - PAIR_WINDOW_NS, State.IN_FLIGHT, State.NOT_RETURNED)
+    alone = ~t.ingress
+    state[alone] = np.where(t.egress_written_ns[alone] < first[file[alone]] + PAIR_WINDOW_NS, State.BEFORE_CAPTURE, State.ORIGINATED)
+    return state
+
+
+def _rows(sim: Any, t: Transits, state: np.ndarray) -> tuple[list[dict], np.ndarray]:
+    """The flow rows, and the row of each transit: paths grouped by endpoint, protocol and the flow's two ends."""
+    row_ids: dict[tuple, int] = {}
+    row_of_path = []
+    for flow, route in sim.paths:
         ends = flow.ends
         sides = frozenset({(ends.client, ends.client_port), (ends.server, ends.server_port)})
-        grouped[(leg.route.endpoint, _protocol(flow), sides)].append(transit)
-    rows = {}
-    for (endpoint, proto, _), members in grouped.items():
-        members.sort(key=lambda t: t.leg.true_ns)
-        client, client_port, server, server_port = _client_and_server(members)
-        flows = {id(t.leg.flow): t.leg.flow for t in members}
-        routes = [t.leg.route for t in members]
-        faults = {f for flow in flows.values() for f in flow.faults}
-        if any(t.state == "not_returned" for t in members):
+        row_of_path.append(row_ids.setdefault((route.endpoint, _protocol(flow), sides), len(row_ids)))
+    row = np.asarray(row_of_path, np.int64)[t.path]
+    count = len(row_ids)
+    client_transit, client_receives = _client_transits(t, row, count)
+    client_side = []
+    for j, receives in zip(client_transit.tolist(), client_receives.tolist()):
+        ends = sim.flows[t.flow[j]].ends
+        sender_is_client = (t.direction[j] == conv.CLIENT_TO_SERVER) != receives
+        client_side.append((ends.client, ends.client_port) if sender_is_client else (ends.server, ends.server_port))
+    # The direction in which each path's flow sends from its row's client.
+    forward = np.array([
+        conv.CLIENT_TO_SERVER if (p.flow.ends.client, p.flow.ends.client_port) == client_side[r] else conv.SERVER_TO_CLIENT
+        for p, r in zip(sim.paths, row_of_path)
+    ], np.int64)
+
+    def per_row(mask: np.ndarray) -> list[int]:
+        return np.bincount(row[mask], minlength=count).tolist()
+
+    fwd = per_row(t.direction == forward[t.path])
+    members = per_row(np.ones(len(t), bool))
+    returned, not_returned = per_row(state == State.RETURNED), per_row(state == State.NOT_RETURNED)
+    in_flight, originated = per_row(state == State.IN_FLIGHT), per_row(state == State.ORIGINATED)
+    over_mtu = per_row(t.inner_bytes > GWLB_MAX_INNER_BYTES)
+    fragmented = per_row(t.egress & (t.egress_frames > 1))
+    paths_of_row: list[list[Any]] = [[] for _ in range(count)]
+    for path, r in zip(sim.paths, row_of_path):
+        paths_of_row[r].append(path)
+    rows = []
+    for (endpoint, proto, _), r in row_ids.items():
+        paths = paths_of_row[r]
+        flow = paths[0].flow
+        client, client_port = client_side[r]
+        server, server_port = next(side for side in ((flow.ends.client, flow.ends.client_port), (flow.ends.server, flow.ends.server_port)) if side != client_side[r])
+        faults = {f for p in paths for f in p.flow.faults}
+        if not_returned[r]:
             faults.add("not_returned")
-        if "originated" in faults and not any(t.state == "originated" for t in members):
+        if not originated[r]:
             faults.discard("originated")  # every packet fell in the capture's first window
-        faults = sorted(faults)
-        directions = [t.leg.flow.packets[t.leg.index] for t in members]
-        key = format_flow_key(proto, client, client_port, server, server_port, vpce_id(sim.endpoint_ids[endpoint]))
-        inner = [p.packet for p in directions]
-        fwd = sum(1 for t, p in zip(members, directions) if _sender(t, p) == (client, client_port))
-        rows[key] = {
-            "routes": routes,
-            "truth": {
-                "key": key,
-                "protocol": proto,
-                "client": client,
-                "client_port": client_port,
-                "server": server,
-                "server_port": server_port,
-                "endpoint": vpce_id(sim.endpoint_ids[endpoint]),
-                "appliances": sorted({sim.appliances[r.appliance] for r in routes}),
-                "gwlb_nodes": sorted({sim.nodes[r.node] for r in routes}),
-                "cookies": sorted({f"0x{r.cookie:08x}" for r in routes}),
-                "fwd_packets": fwd,
-                "rev_packets": len(members) - fwd,
-                "returned": sum(t.state == "returned" for t in members),
-                "not_returned": sum(t.state == "not_returned" for t in members),
-                "in_flight": sum(t.state == "in_flight" for t in members),
-                "over_mtu_packets": sum(len(p) > GWLB_MAX_INNER_BYTES for p in inner),
-                "fragmented_legs": sum(t.egress.frames > 1 for t in members if t.egress is not None),
-                "faults": faults,
-                "artefacts": sorted({a for flow in flows.values() for a in flow.artefacts}),
-            },
-        }
-    return rows
+        endpoint_id = vpce_id(sim.endpoint_ids[endpoint])
+        rows.append({
+            "key": format_flow_key(proto, client, client_port, server, server_port, endpoint_id),
+            "protocol": proto,
+            "client": client,
+            "client_port": client_port,
+            "server": server,
+            "server_port": server_port,
+            "endpoint": endpoint_id,
+            "appliances": sorted({sim.appliances[p.route.appliance] for p in paths}),
+            "gwlb_nodes": sorted({sim.nodes[p.route.node] for p in paths}),
+            "cookies": sorted({f"0x{p.route.cookie:08x}" for p in paths}),
+            "fwd_packets": fwd[r],
+            "rev_packets": members[r] - fwd[r],
+            "returned": returned[r],
+            "not_returned": not_returned[r],
+            "in_flight": in_flight[r],
+            "over_mtu_packets": over_mtu[r],
+            "fragmented_legs": fragmented[r],
+            "faults": sorted(faults),
+            "artefacts": sorted({a for p in paths for a in p.flow.artefacts}),
+        })
+    return rows, row
 
 
-def _file_of(sim: Any, leg: Leg) -> int:
-    return leg.appliance if sim.s.split else 0
+def _client_transits(t: Transits, row: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the transit that names the client, and whether the client receives it rather than sends it.
 
-
-def _file_edges(sim: Any, legs: list[Leg]) -> dict[int, tuple[int, int]]:
-    """First and last written time of the Geneve legs of each capture file."""
-    edges: dict[int, tuple[int, int]] = {}
-    for leg in legs:
-        if leg.route is None:
-            continue
-        k = _file_of(sim, leg)
-        first, last = edges.get(k, (leg.written_ns, leg.written_ns))
-        edges[k] = (min(first, leg.written_ns), max(last, leg.written_ns))
-    return edges
-
-
-def _sender(transit: Transit, packet: conv.InnerPacket) -> tuple[str, int]:
-    ends = transit.leg.flow.ends
-    if packet.direction == conv.CLIENT_TO_SERVER:
-        return ends.client, ends.client_port
-    return ends.server, ends.server_port
-
-
-def _client_and_server(members: list[Transit]) -> tuple[str, int, str, int]:
-    """The sender of a SYN, else the receiver of a SYN-ACK, else the sender of the first packet."""
-    ends = members[0].leg.flow.ends
-    by_direction = {conv.CLIENT_TO_SERVER: (ends.client, ends.client_port, ends.server, ends.server_port),
-                    conv.SERVER_TO_CLIENT: (ends.server, ends.server_port, ends.client, ends.client_port)}
-    packets = [t.leg.flow.packets[t.leg.index] for t in members]
-    for p in packets:
-        if p.tcp_flags & (fr.TCP_SYN | fr.TCP_ACK) == fr.TCP_SYN:
-            return by_direction[p.direction]
-    for p in packets:
-        if p.tcp_flags & (fr.TCP_SYN | fr.TCP_ACK) == fr.TCP_SYN | fr.TCP_ACK:
-            return by_direction[1 - p.direction]
-    return by_direction[packets[0].direction]
+    The client sent the row's first SYN; failing that, received its first SYN-ACK; failing that, sent its first packet.
+    """
+    order = np.lexsort((np.where(t.ingress, t.ingress_ns, t.egress_ns), row))
+    sorted_row = row[order]
+    handshake = t.tcp_flags[order] & (fr.TCP_SYN | fr.TCP_ACK)
+    transit = np.full(count, -1, np.int64)
+    receives = np.zeros(count, bool)
+    for mask, received in ((np.ones(len(t), bool), False), (handshake == fr.TCP_SYN | fr.TCP_ACK, True), (handshake == fr.TCP_SYN, False)):
+        hits = np.flatnonzero(mask)
+        rows_hit, first = np.unique(sorted_row[hits], return_index=True)
+        transit[rows_hit] = order[hits[first]]
+        receives[rows_hit] = received
+    return transit, receives

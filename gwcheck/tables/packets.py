@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 
 from ..capture import RecordIndex, index_capture
+from ..capture.stream import DEFAULT_CHUNK_BYTES, CaptureStream, RecordBatch
 from ..decode import GENEVE_PORT, allocate_matrices, column_views, decode_frames
 from ..errors import CaptureDamageWarning
 from ..schema import COLUMN_DTYPES, COLUMN_NAMES, RECORD_COLUMNS, category_labels
@@ -46,6 +48,72 @@ def read_packets(paths: PathLike | Iterable[PathLike], port: int = GENEVE_PORT, 
     table = _to_frame(columns, file_codes, path_list)
     table.attrs["captures"] = [_describe(index, int(count)) for index, count in zip(indexes, counts)]
     return table
+
+
+def iter_packet_batches(
+    stream: BinaryIO, port: int = GENEVE_PORT, batch_bytes: int = DEFAULT_CHUNK_BYTES, name: str = "<stream>"
+) -> Iterator[pd.DataFrame]:
+    """Read and decode a capture from a binary stream as it arrives: a packet table per read that completes packets.
+
+    ``stream`` is a file object (``tcpdump -w -``'s standard output, a pipe, a file larger than memory) holding
+    pcap or pcapng, plain or gzip; ``batch_bytes`` are asked of it per read.  The tables have the columns and
+    dtypes of ``read_packets`` (``file`` is ``name``); concatenated, they are the table ``read_packets`` gives
+    for the same bytes.  See ``PacketStream`` for the batches' ``attrs`` and the damage warning.
+    """
+    return iter(PacketStream(stream, port, batch_bytes, name))
+
+
+class PacketStream:
+    """The packet tables of a capture stream, one per read that completes packets (``iter_packet_batches``).
+
+    Each table's ``attrs["captures"]`` describes the stream as read so far (as ``read_packets`` describes a
+    file).  When the final description differs from the last table's (the stream ended damaged, described
+    interfaces after its last packet, or held no packet) a table of no rows carrying it comes last.  Damage is
+    also warned as a ``CaptureDamageWarning``.  Every byte read is written to
+    ``tee`` first, when given.
+    """
+
+    def __init__(self, stream: BinaryIO, port: int = GENEVE_PORT, batch_bytes: int = DEFAULT_CHUNK_BYTES, name: str = "<stream>", tee: BinaryIO | None = None) -> None:
+        self.capture = CaptureStream(stream, name, batch_bytes, tee)
+        self.port = port
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        described = None
+        for batch in self.capture:
+            table = _decode_batch(batch, self.port, self.capture.name)
+            table.attrs["captures"] = described = self.captures()
+            yield table
+        if self.capture.damage is not None:
+            damage = self.capture.damage
+            warnings.warn(CaptureDamageWarning(self.capture.name, damage.offset, damage.reason, self.capture.records), stacklevel=2)
+        if self.captures() != described:  # damage, interfaces after the last packet, or no packet at all
+            table = _to_frame(_empty_columns(), np.zeros(0, np.uint16), [self.capture.name])
+            table.attrs["captures"] = self.captures()
+            yield table
+
+    def captures(self) -> list[dict]:
+        """The stream described as ``read_packets`` describes each file in ``attrs["captures"]``."""
+        capture = self.capture
+        return [
+            {
+                "path": capture.name,
+                "format": capture.full_format,
+                "packets": capture.records,
+                "interfaces": [vars(interface) for interface in capture.interfaces],
+                "damage": None if capture.damage is None else {"offset": capture.damage.offset, "reason": capture.damage.reason},
+            }
+        ]
+
+
+def _decode_batch(batch: RecordBatch, port: int, name: str) -> pd.DataFrame:
+    matrices = allocate_matrices(len(batch))
+    decode_frames(batch.data, batch.columns, matrices, port)
+    records = {**batch.columns, "frame_offset": batch.columns["frame_offset"] + batch.shift}
+    return _to_frame({**records, **column_views(matrices)}, np.zeros(len(batch), np.uint16), [name])
+
+
+def _empty_columns() -> dict[str, np.ndarray]:
+    return {name: np.zeros(0, COLUMN_DTYPES[name]) for name in COLUMN_DTYPES if name != "file"}
 
 
 def _size(path: str) -> int:
