@@ -65,6 +65,7 @@ def analyze(
     roles = infer_roles(packets, parse_addresses(list(appliances), "appliance"), parse_addresses(list(gwlb_nodes), "GWLB node"))
     appliance_names, node_names = roles.appliance_names(), roles.gwlb_node_names()
     legs = build_legs(packets, roles, window_s)
+    _name_legs(legs, appliance_names, node_names)
     transits = build_transits(legs, stickiness)
     flows = build_flows(transits, legs, appliance_names, node_names, tcp_idle_timeout_s, udp_idle_timeout_s)
     flows = _describe_flows(flows).join(classify_flows(flows))
@@ -122,14 +123,27 @@ def analyze(
     )
 
 
+def _name_legs(legs: pd.DataFrame, appliance_names: list[str], node_names: list[str]) -> None:
+    """Readable companions of the legs' integer codes, as categoricals (a byte or two a row)."""
+    legs["direction_name"] = pd.Categorical.from_codes(legs["direction"].to_numpy(), categories=[d.name.lower() for d in Direction])
+    legs["appliance_name"] = pd.Categorical.from_codes(legs["appliance"].to_numpy(), categories=appliance_names)
+    legs["gwlb_node_name"] = pd.Categorical.from_codes(legs["gwlb_node"].to_numpy(), categories=node_names)
+    legs["options_differ"] = pd.Categorical.from_codes(
+        legs["option_diff"].to_numpy().astype(np.int8), categories=[_option_names(bits) or "none" for bits in range(8)]
+    )
+
+
+def _option_names(bits: int) -> str:
+    return ",".join(name for bit, name in OPTION_NAMES.items() if bits & bit)
+
+
 def _describe_flows(flows: pd.DataFrame) -> pd.DataFrame:
     """Text columns people read: client, server, endpoint and the flow key."""
     flows = flows.copy()
     flows["client"] = format_addresses(flows["client_hi"].to_numpy(), flows["client_lo"].to_numpy())
     flows["server"] = format_addresses(flows["server_hi"].to_numpy(), flows["server_lo"].to_numpy())
     flows["endpoint"] = [vpce_id(e) for e in flows["endpoint_id"].to_numpy()]
-    diff = flows["option_diff"].to_numpy()
-    flows["options_differ"] = [",".join(name for bit, name in OPTION_NAMES.items() if d & bit) for d in diff]
+    flows["options_differ"] = [_option_names(int(d)) for d in flows["option_diff"].to_numpy()]
     flows["key"] = [
         format_flow_key(p, c, cp, s, sp, e)
         for p, c, cp, s, sp, e in zip(flows["protocol"], flows["client"], flows["client_port"], flows["server"], flows["server_port"], flows["endpoint"])

@@ -129,11 +129,17 @@ class Report:
 
         return plot_symmetry(self)
 
-    def plot_timeline(self) -> Figure:
-        """A timeline of the flows that moved between appliances or went one-sided or asymmetric."""
+    def plot_timeline(self, flows: pd.DataFrame | None = None) -> Figure:
+        """A timeline of the flows that moved between appliances or went one-sided or asymmetric, or of ``flows``."""
         from .plots import plot_timeline
 
-        return plot_timeline(self)
+        return plot_timeline(self, flows)
+
+    def flows_with(self, reason: str) -> pd.DataFrame:
+        """The flows given ``reason`` (one of ``gwcheck.analysis.symmetry.REASONS``, or "symmetric")."""
+        if reason == "symmetric":
+            return self.flows[self.flows["verdict"] == "symmetric"]
+        return self.flows[[reason in r.split(",") for r in self.flows["reasons"]]]
 
 
 def _records(frame: pd.DataFrame, name: str) -> list[dict]:

@@ -7,6 +7,7 @@ A report without the data a plot needs gives a figure that says so instead of an
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING
 
 import matplotlib
@@ -65,8 +66,17 @@ def appliance_colours(report: Report) -> dict[str, str]:
     return {name: PALETTE[k % len(PALETTE)] for k, name in enumerate(names)}
 
 
+class ReportFigure(Figure):
+    """A Figure that shows itself as a PNG wherever IPython displays it, with or without pyplot's inline backend."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+
 def _figure(height_in: float, title: str) -> Figure:
-    figure = Figure(figsize=(WIDTH_IN, height_in), layout="constrained")
+    figure = ReportFigure(figsize=(WIDTH_IN, height_in), layout="constrained")
     FigureCanvasAgg(figure)
     figure.suptitle(title, fontsize=11, fontweight="bold")
     return figure
@@ -280,19 +290,25 @@ def _short_key(row: pd.Series) -> str:
 
 
 def _timeline_reason(reasons: str) -> str:
-    return next(r for r in TIMELINE_REASONS if r in reasons.split(",")).replace("_", " ")
+    found = reasons.split(",")
+    return next((r for r in TIMELINE_REASONS if r in found), found[0] or "symmetric").replace("_", " ")
 
 
-def plot_timeline(report: Report) -> Figure:
-    """Flows that moved between appliances or went one-sided or asymmetric: when they ran, and where each packet went.
+def plot_timeline(report: Report, flows: pd.DataFrame | None = None) -> Figure:
+    """Flows that moved between appliances or went one-sided or asymmetric (or the ``flows`` given, rows of
+    ``report.flows``): when they ran, and where each packet went.
 
     Left, each flow from its first to its last packet in capture time; right, each packet's time since its
     flow's first packet.  Colours are appliances; filled dots travel client to server, hollow ones back;
     a black cross marks the packet that changed appliance.
     """
-    shown, total = _timeline_flows(report.flows)
-    with matplotlib.rc_context(STYLE):
+    if flows is None:
+        shown, total = _timeline_flows(report.flows)
         title = "Flows that moved, went one-sided or asymmetric"
+    else:
+        shown, total = flows.sort_values(["first_ns", "key"]).head(MAX_TIMELINE_FLOWS), len(flows)
+        title = "Flows chosen"
+    with matplotlib.rc_context(STYLE):
         if total > len(shown):
             title += f" ({len(shown)} of {total})"
         if shown.empty:

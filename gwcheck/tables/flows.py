@@ -4,7 +4,8 @@ A transit is one inner packet crossing an appliance: an ingress leg (with its re
 leg no ingress explains.  Transits group into flows by the endpoint and the stickiness key of the target
 group (gwlb.md: 5-tuple for TCP/UDP and 3-tuple for other protocols by default; 3-tuple or 2-tuple when the
 target group is set so), the two ends in a canonical order.  The client is the side that sent the SYN,
-else the side that received the SYN-ACK, else the side that sent the first packet.
+else the side that received the SYN-ACK, else (ICMP) the side that sent an echo request or received an
+echo reply, else the side that sent the first packet.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ TCP_SYN = 0x02
 TCP_ACK = 0x10
 TCP_FIN = 0x01
 TCP_RST = 0x04
+ECHO_REQUESTS = (8, 128)  # ICMP, ICMPv6
+ECHO_REPLIES = (0, 129)
 GWLB_MAX_INNER_BYTES = 8500  # GWLB drops larger packets (gwlb.md, MTU)
 OUTER_MF = 0x2  # schema.InnerFragment.MF
 
@@ -71,11 +74,17 @@ def build_flows(
     syn = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
     synack = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
     sender_is_a = t["sender_is_a"].to_numpy()
+    icmp_type = t["inner_icmp_type"].to_numpy()
+    is_icmp = np.isin(t["inner_proto"].to_numpy(), list(PORTLESS_PROTOCOLS))
+    echo_request = is_icmp & np.isin(icmp_type, ECHO_REQUESTS)
+    echo_reply = is_icmp & np.isin(icmp_type, ECHO_REPLIES)
+    # Weakest evidence first, each stronger one overriding: the first sender, the receiver of an echo
+    # reply, the sender of an echo request, the receiver of a SYN-ACK, the sender of a SYN.
     client_is_a = _first_per_flow(flow, sender_is_a, np.ones(len(t), bool), n_flows)
-    from_synack = _first_per_flow(flow, ~sender_is_a, synack, n_flows)
-    from_syn = _first_per_flow(flow, sender_is_a, syn, n_flows)
-    client_is_a = np.where(from_synack >= 0, from_synack, client_is_a)
-    client_is_a = np.where(from_syn >= 0, from_syn, client_is_a).astype(bool)
+    for value, mask in ((~sender_is_a, echo_reply), (sender_is_a, echo_request), (~sender_is_a, synack), (sender_is_a, syn)):
+        found = _first_per_flow(flow, value, mask, n_flows)
+        client_is_a = np.where(found >= 0, found, client_is_a)
+    client_is_a = client_is_a.astype(bool)
     fwd = sender_is_a == client_is_a[flow]
     first = by_flow.head(1).set_index("flow")
     a = (first["a_hi"].to_numpy(), first["a_lo"].to_numpy(), first["a_port"].to_numpy())

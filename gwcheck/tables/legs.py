@@ -57,7 +57,8 @@ CARRIED = (
     "ts_ns", "file", "wire_len_bytes", "outer_sport", "outer_frag", "aws_endpoint_id", "aws_attachment_id",
     "aws_flow_cookie", "gwlb_shape", "inner_ip_version", "inner_src_hi", "inner_src_lo", "inner_dst_hi",
     "inner_dst_lo", "inner_proto", "inner_ip_len_bytes", "inner_ip_id", "inner_sport", "inner_dport",
-    "inner_tcp_flags", "inner_tcp_seq", "inner_tcp_ack", "inner_tcp_mss", "inner_l4_payload_bytes", "inner_digest",
+    "inner_tcp_flags", "inner_tcp_seq", "inner_tcp_ack", "inner_tcp_mss", "inner_l4_payload_bytes", "inner_icmp_type",
+    "inner_digest",
 )
 
 
