@@ -19,7 +19,7 @@ from .decode.geneve import GENEVE_PORT, vpce_id
 from .errors import ConfigError
 from .flowkey import format_flow_key
 from .report.model import Report
-from .schema import GwlbShape
+from .schema import FragmentFlags, GwlbShape
 from .tables.flows import STICKINESS, build_flows, build_transits
 from .tables.legs import OPTION_NAMES, Direction, Pairing, build_legs
 from .tables.packets import Progress, read_packets
@@ -27,7 +27,7 @@ from .tables.roles import infer_roles, parse_addresses
 
 DEFAULT_WINDOW_S = 1.0
 DEFAULT_MAX_IMBALANCE = 1.5  # max/mean flows per appliance above which the spread is called uneven
-OUTER_FRAGMENT_FLAGS = 0x2 | 0x4  # schema.InnerFragment MF | OFFSET
+OUTER_FRAGMENT_FLAGS = int(FragmentFlags.MF | FragmentFlags.OFFSET)
 
 PathLike = str | os.PathLike
 

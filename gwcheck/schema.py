@@ -110,7 +110,7 @@ class GwlbShape(enum.IntFlag):
     OUTER_IPV6 = 0x0400  # outer IPv6: GWLB always uses outer IPv4
 
 
-class InnerFragment(enum.IntFlag):
+class FragmentFlags(enum.IntFlag):
     """Fragment flags of an IP header, outer or inner."""
 
     DF = 0x1  # don't fragment (IPv4)
@@ -145,7 +145,7 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     Column("outer_dst_lo", "uint64", "outer destination address, low 64 bits"),
     Column("outer_ttl", "uint8", "outer IPv4 TTL or IPv6 hop limit"),
     Column("outer_ip_id", "uint32", "outer IPv4 identification, or IPv6 fragment identification"),
-    Column("outer_frag", "uint8", "InnerFragment flags of the outer IP header (DF, MF, OFFSET, ...)"),
+    Column("outer_frag", "uint8", "FragmentFlags of the outer IP header (DF, MF, OFFSET, ...)"),
     Column("outer_ip_len_bytes", "uint32", "outer IP packet length (from the captured length when the header says 0)"),
     Column("outer_proto", "uint8", "outer IP protocol after extension headers (17 UDP, 6 TCP, ...)"),
     Column("outer_sport", "uint16", "outer UDP/TCP source port"),
@@ -177,7 +177,7 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     Column("inner_ip_len_bytes", "uint32", "inner IP packet length (from the captured bytes when the header says 0)"),
     Column("inner_ip_id", "uint32", "inner IPv4 identification, or IPv6 fragment identification"),
     Column("inner_ttl", "uint8", "inner IPv4 TTL or IPv6 hop limit"),
-    Column("inner_frag", "uint8", "InnerFragment flags of the inner IP header"),
+    Column("inner_frag", "uint8", "FragmentFlags of the inner IP header"),
     Column("inner_frag_offset_bytes", "uint16", "inner fragment offset"),
     Column("inner_sport", "uint16", "inner TCP/UDP source port"),
     Column("inner_dport", "uint16", "inner TCP/UDP destination port"),

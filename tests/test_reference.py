@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from gwcheck import read_packets
 from gwcheck.capture.writer import PcapngWriter, PcapWriter
 from gwcheck.decode.reference import inner_digest, read_packets_reference
-from gwcheck.schema import DecodeStatus, GwlbShape, InnerFragment, PacketKind
+from gwcheck.schema import DecodeStatus, GwlbShape, FragmentFlags, PacketKind
 from gwcheck.simulate import frames as f
 
 TCP, UDP, ICMP, GRE, ICMPV6 = 6, 17, 1, 47, 58
@@ -590,7 +590,7 @@ GOLDEN_VALUES = {
     "inner_ip_len_bytes": 44,
     "inner_ip_id": 0x1234,
     "inner_ttl": 64,
-    "inner_frag": int(InnerFragment.DF),
+    "inner_frag": int(FragmentFlags.DF),
     "inner_sport": 40000,
     "inner_dport": 443,
     "inner_tcp_flags": 0x02,

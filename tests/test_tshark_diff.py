@@ -22,7 +22,7 @@ import pytest
 import gwcheck
 from gwcheck.capture.writer import PcapWriter
 from gwcheck.decode.geneve import AWS_OPTION_CLASS, AWS_OPTION_ATTACHMENT_ID, AWS_OPTION_ENDPOINT_ID, AWS_OPTION_FLOW_COOKIE
-from gwcheck.schema import DecodeStatus, GwlbShape, InnerFragment
+from gwcheck.schema import DecodeStatus, GwlbShape, FragmentFlags
 
 from conftest import TSHARK_FIELDS_SUFFIX, frame_timestamps, gwlb_frames
 
@@ -115,7 +115,7 @@ def compare_outer(frame: TsharkFrame, row: pd.Series, diffs: list[str]) -> None:
     if layer == "ip":
         check(diffs, "outer_ttl", row.outer_ttl, int(frame.value("ip.ttl", k)))
         check(diffs, "outer_ip_id", row.outer_ip_id, hex_int(frame.value("ip.id", k)))
-        check(diffs, "outer DF", bool(row.outer_frag & InnerFragment.DF), frame.value("ip.flags.df", k) == "1")
+        check(diffs, "outer DF", bool(row.outer_frag & FragmentFlags.DF), frame.value("ip.flags.df", k) == "1")
         check(diffs, "outer_ip_len_bytes", row.outer_ip_len_bytes, int(frame.value("ip.len", k)))
     check(diffs, "outer_sport", row.outer_sport, int(frame.value("udp.srcport")))
     check(diffs, "outer_dport", row.outer_dport, int(frame.value("udp.dstport")))
@@ -169,7 +169,7 @@ def compare_inner(frame: TsharkFrame, row: pd.Series, diffs: list[str]) -> None:
     if layer == "ip":
         check(diffs, "inner_ttl", row.inner_ttl, int(frame.value("ip.ttl", k)))
         check(diffs, "inner_ip_id", row.inner_ip_id, hex_int(frame.value("ip.id", k)))
-        check(diffs, "inner DF", bool(row.inner_frag & InnerFragment.DF), frame.value("ip.flags.df", k) == "1")
+        check(diffs, "inner DF", bool(row.inner_frag & FragmentFlags.DF), frame.value("ip.flags.df", k) == "1")
         check(diffs, "inner_ip_len_bytes", row.inner_ip_len_bytes, int(frame.value("ip.len", k)))
     l4 = frame.layers[pos + 1] if pos + 1 < len(frame.layers) else None
     if l4 == "tcp":

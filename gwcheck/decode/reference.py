@@ -19,7 +19,7 @@ from ..schema import (
     RECORD_COLUMNS,
     DecodeStatus,
     GwlbShape,
-    InnerFragment,
+    FragmentFlags,
     PacketKind,
 )
 
@@ -189,7 +189,7 @@ class _Ip(NamedTuple):
     header_bytes: int  # fixed header, options and extension headers
     total: int  # IP packet length on the wire
     proto: int
-    frag: InnerFragment
+    frag: FragmentFlags
 
 
 def _header(cls: type[dpkt.Packet], data: bytes) -> dpkt.Packet:
@@ -322,7 +322,7 @@ def _decode_ip(
     packet = data[:total]
     if total > on_wire:
         return None, packet, layer.bad_total_length
-    frag = InnerFragment(0)
+    frag = FragmentFlags(0)
     next_header = ip6.nxt
     position = IPV6_HEADER_BYTES
     status = None
@@ -341,17 +341,17 @@ def _decode_ip(
             break
         if next_header == dpkt.ip.IP_PROTO_FRAGMENT:
             fragment = _header(dpkt.ip6.IP6FragmentHeader, packet[position:])
-            frag |= InnerFragment.IPV6_FRAGMENT_HEADER
+            frag |= FragmentFlags.IPV6_FRAGMENT_HEADER
             if fragment.m_flag:
-                frag |= InnerFragment.MF
+                frag |= FragmentFlags.MF
             if fragment.frag_off:
-                frag |= InnerFragment.OFFSET
+                frag |= FragmentFlags.OFFSET
             row[f"{p}_ip_id"] = fragment.id
             if layer is INNER:
                 row["inner_frag_offset_bytes"] = fragment.frag_off * FRAGMENT_OFFSET_UNIT
         next_header = packet[position]
         position += size
-        if frag & InnerFragment.OFFSET:
+        if frag & FragmentFlags.OFFSET:
             break  # a non-first fragment: what follows is payload
     row[f"{p}_frag"] = int(frag)
     row[f"{p}_proto"] = next_header
@@ -371,13 +371,13 @@ def _decode_ipv4(data: bytes, on_wire: int, layer: _Layer, row: dict) -> tuple[_
     row[f"{p}_ttl"] = ip.ttl
     row[f"{p}_ip_id"] = ip.id
     row[f"{p}_proto"] = ip.p
-    frag = InnerFragment(0)
+    frag = FragmentFlags(0)
     if ip.df:
-        frag |= InnerFragment.DF
+        frag |= FragmentFlags.DF
     if ip.mf:
-        frag |= InnerFragment.MF
+        frag |= FragmentFlags.MF
     if ip.offset:
-        frag |= InnerFragment.OFFSET
+        frag |= FragmentFlags.OFFSET
     row[f"{p}_frag"] = int(frag)
     if layer is INNER:
         row["inner_frag_offset_bytes"] = ip.offset * FRAGMENT_OFFSET_UNIT
@@ -400,7 +400,7 @@ def _decode_outer(data: bytes, on_wire: int, version: int, start: int, port: int
     ip, packet, status = _decode_ip(data, on_wire, version, OUTER, row)
     if status is not None:
         raise _Stop(status)
-    if ip.frag & InnerFragment.OFFSET:
+    if ip.frag & FragmentFlags.OFFSET:
         row["kind"] = int(PacketKind.IP_FRAGMENT)
         return
     segment = packet[ip.header_bytes :]
@@ -442,9 +442,9 @@ def _decode_udp(segment: bytes, on_wire: int, layer: _Layer, row: dict) -> tuple
     return udp, length
 
 
-def _udp_length_fits(length: int, on_wire: int, frag: InnerFragment) -> bool:
+def _udp_length_fits(length: int, on_wire: int, frag: FragmentFlags) -> bool:
     """A UDP length holds its header and stays within the IP payload, unless later fragments hold the rest."""
-    return length >= UDP_HEADER_BYTES and (length <= on_wire or bool(frag & InnerFragment.MF))
+    return length >= UDP_HEADER_BYTES and (length <= on_wire or bool(frag & FragmentFlags.MF))
 
 
 def _decode_tcp(segment: bytes, on_wire: int, layer: _Layer, row: dict) -> int:
@@ -594,7 +594,7 @@ def _decode_inner(data: bytes, on_wire: int, version: int, row: dict) -> None:
     row["inner_digest"] = inner_digest(data, 0) if status == INNER.bad_version else inner_digest(packet, version)
     if status is not None:
         raise _Stop(status)
-    if ip.frag & InnerFragment.OFFSET:
+    if ip.frag & FragmentFlags.OFFSET:
         return
     segment = packet[ip.header_bytes :]
     segment_on_wire = ip.total - ip.header_bytes

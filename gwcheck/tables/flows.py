@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..flowkey import PORTLESS_PROTOCOLS
+from ..schema import FragmentFlags
 from .legs import NO_PEER, OPTION_ATTACHMENT, OPTION_COOKIE, OPTION_ENDPOINT, Direction, Pairing
 
 STICKINESS = ("5-tuple", "3-tuple", "2-tuple")
@@ -25,7 +26,7 @@ TCP_RST = 0x04
 ECHO_REQUESTS = (8, 128)  # ICMP, ICMPv6
 ECHO_REPLIES = (0, 129)
 GWLB_MAX_INNER_BYTES = 8500  # GWLB drops larger packets (gwlb.md, MTU)
-OUTER_MF = 0x2  # schema.InnerFragment.MF
+OUTER_MF = int(FragmentFlags.MF)
 
 
 def build_transits(legs: pd.DataFrame, stickiness: str = "5-tuple") -> pd.DataFrame:
