@@ -171,20 +171,23 @@ def test_check_passes_on_healthy_sample_and_fails_on_its_fault(name: str, report
     assert failed.measured and failed.detail
 
 
-def test_measured_text_carries_the_value_and_unit(report) -> None:
+def test_measured_text_carries_the_value_and_unit(report, captures) -> None:
     policy = {"max_latency_p99": "2ms", "max_not_returned": "0.1%", "no_asymmetric": True, "expect_appliances": 3, "max_imbalance": "1.5"}
     results = {r.name: r for r in run_checks(report("healthy"), policy)}
     assert list(results) == [c.name for c in CHECKS if c.name in policy]  # the order of CHECKS
     assert results["max_latency_p99"].measured.endswith(" ms") and results["max_latency_p99"].threshold == "<= 2 ms"
     assert not results["max_latency_p99"].passed  # 20 ms: the first packet from each endpoint sets up state
-    assert results["max_not_returned"].measured == "0% (0 of 221 packets)" and results["max_not_returned"].threshold == "<= 0.1%"
+    ingress = sum(a["packets_in"] for a in captures["healthy"][1]["appliances"].values())
+    assert results["max_not_returned"].measured == f"0% (0 of {ingress} packets)" and results["max_not_returned"].threshold == "<= 0.1%"
     assert results["no_asymmetric"].measured == "0 flows" and results["no_asymmetric"].threshold == "none"
     assert results["expect_appliances"].threshold == ">= 3"
     assert results["max_imbalance"].threshold == "<= 1.5"
 
 
-def test_health_checks_absent_pass_and_nothing_measured_fails(report, tmp_path: Path) -> None:
-    [health] = run_checks(report("healthy"), {"require_healthy_targets": True})
+def test_health_checks_absent_pass_and_nothing_measured_fails(tmp_path: Path) -> None:
+    unprobed = tmp_path / "unprobed.pcap"
+    simulate(Scenario(flows=10, health_check_interval_s=0.0), unprobed)  # as 'udp port 6081' captures it
+    [health] = run_checks(gwcheck.analyze(unprobed), {"require_healthy_targets": True})
     assert health.passed and health.measured == "no health checks in the captures"
     empty = tmp_path / "empty.pcap"
     empty.write_bytes(HEALTHY.read_bytes()[:24])  # the file header and no packet

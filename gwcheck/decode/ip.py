@@ -43,7 +43,7 @@ IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 IPPROTO_ICMPV6 = 58
 
-# InnerFragment flags (schema.InnerFragment), repeated as plain ints for the compiled code.
+# FragmentFlags (schema.FragmentFlags), repeated as plain ints for the compiled code.
 FRAG_DF = 0x1
 FRAG_MF = 0x2
 FRAG_OFFSET = 0x4

@@ -119,10 +119,10 @@ class IpHeader:
         options: bytes = b"",
     ) -> None:
         self.src, self.dst, self.proto, self.ttl, self.options = packed(src), packed(dst), proto, ttl, options
-        # The word sum of the fields every packet shares: all but the length, the ID and the checksum.
         self.v6 = len(self.src) == 16
         self._flags = (IPV4_DF if df else 0) | (IPV4_MF if mf else 0) | (frag_offset // 8)
         self._version_ihl = 0x40 | (_IPV4.size + len(options)) // 4
+        # The word sum of the fields every packet shares: all but the length, the ID and the checksum.
         self.fixed_sum = (self._version_ihl << 8) + self._flags + (ttl << 8 | proto) + _address_sum(src, dst) + (word_sum(options) if options else 0)
         self.size = _IPV6.size if self.v6 else _IPV4.size + len(options)
 

@@ -9,6 +9,12 @@ from ..errors import ConfigError
 LINKS = ("ethernet", "vlan", "sll2")
 FORMATS = ("pcap", "pcap-ns", "pcapng")
 APPLIANCE_MODES = ("bridge", "route")  # route: the appliance decrements the inner TTL/hop limit
+PROTOCOLS = ("tcp", "udp", "quic", "icmp")
+MAX_APPLIANCES = 100  # appliances are 10.0.x.100 to 10.0.x.199
+MAX_GWLB_NODES = 90  # GWLB nodes are 10.0.x.10 to 10.0.x.99
+MAX_VLAN_ID = 4094  # IEEE 802.1Q: 4095 is reserved
+# Faults given as a number of flows; a flow has at most one.
+FLOW_FAULTS = ("asymmetric", "one_sided", "moved", "stale_cookie", "modified_options", "idle_gap", "over_mtu", "outer_fragments", "gso")
 
 
 @dataclass
@@ -58,43 +64,47 @@ class Scenario:
         """Raise ConfigError for settings that cannot describe a deployment."""
         if self.flows < 0 or self.appliances < 1 or self.gwlb_nodes < 1 or self.endpoints < 1:
             raise ConfigError("flows must be >= 0 and appliances, GWLB nodes and endpoints >= 1")
+        if self.appliances > MAX_APPLIANCES or self.gwlb_nodes > MAX_GWLB_NODES:
+            raise ConfigError(f"at most {MAX_APPLIANCES} appliances and {MAX_GWLB_NODES} GWLB nodes")
         if self.duration_s <= 0:
             raise ConfigError(f"duration must be positive, got {self.duration_s} s")
         if self.weights is not None and (len(self.weights) != self.appliances or min(self.weights) < 0 or sum(self.weights) <= 0):
             raise ConfigError(f"weights need one non-negative value per appliance ({self.appliances}), not all 0")
-        if len(self.latency_median_us) not in (1, self.appliances):
-            raise ConfigError(f"latency needs one value or one per appliance ({self.appliances})")
+        if len(self.latency_median_us) not in (1, self.appliances) or min(self.latency_median_us) <= 0:
+            raise ConfigError(f"latency needs one positive value or one per appliance ({self.appliances})")
         if self.clock_offsets_ms and len(self.clock_offsets_ms) != self.appliances:
             raise ConfigError(f"clock offsets need one value per appliance ({self.appliances})")
-        if not 0.0 <= self.ipv6_share <= 1.0:
-            raise ConfigError(f"IPv6 share must be within 0..1, got {self.ipv6_share}")
-        if self.link not in LINKS:
-            raise ConfigError(f"link must be one of {', '.join(LINKS)}, got {self.link!r}")
-        if self.format not in FORMATS:
-            raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
-        if self.appliance_mode not in APPLIANCE_MODES:
-            raise ConfigError(f"appliance mode must be one of {', '.join(APPLIANCE_MODES)}")
-        faults = self.asymmetric + self.one_sided + self.moved + self.stale_cookie + self.modified_options
-        faults += self.idle_gap + self.over_mtu + self.outer_fragments + self.gso
-        if min(self.asymmetric, self.one_sided, self.moved, self.stale_cookie, self.modified_options, self.originated,
-               self.idle_gap, self.over_mtu, self.outer_fragments, self.gso) < 0:
+        for name in ("latency_sigma", "endpoint_setup_ms", "health_check_interval_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name.replace('_', ' ')} must be >= 0")
+        if self.tcp_idle_timeout_s <= 0 or self.udp_idle_timeout_s <= 0:
+            raise ConfigError("idle timeouts must be positive")
+        if not 0 <= self.vlan_id <= MAX_VLAN_ID:
+            raise ConfigError(f"VLAN ID must be within 0..{MAX_VLAN_ID}, got {self.vlan_id}")
+        if not 0 < self.health_check_port <= 0xFFFF:
+            raise ConfigError(f"health check port must be within 1..65535, got {self.health_check_port}")
+        for name, value, choices in (("link", self.link, LINKS), ("format", self.format, FORMATS), ("appliance mode", self.appliance_mode, APPLIANCE_MODES)):
+            if value not in choices:
+                raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        counts = [getattr(self, name) for name in FLOW_FAULTS]
+        if min(counts + [self.originated]) < 0:
             raise ConfigError("fault counts must be >= 0")
-        if faults > self.flows:
-            raise ConfigError(f"{faults} faulty flows asked for but only {self.flows} flows")
+        if sum(counts) > self.flows:
+            raise ConfigError(f"{sum(counts)} faulty flows asked for but only {self.flows} flows")
         if (self.asymmetric or self.moved) and self.appliances < 2:
             raise ConfigError("asymmetric and moved flows need at least 2 appliances")
         if self.asymmetric and self.endpoints < 2:
             raise ConfigError("asymmetric flows need at least 2 endpoints (the reverse direction enters by another)")
-        for name in ("not_returned_rate", "health_check_unanswered"):
+        for name in ("ipv6_share", "not_returned_rate", "health_check_unanswered"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{name.replace('_', ' ')} must be within 0..1")
+                raise ConfigError(f"{name.replace('_', ' ')} must be within 0..1, got {getattr(self, name)}")
         if self.failing_appliance is not None and not 0 <= self.failing_appliance < self.appliances:
             raise ConfigError(f"failing appliance must be 0..{self.appliances - 1}")
         if self.not_returned_endpoint is not None and not 0 <= self.not_returned_endpoint < self.endpoints:
             raise ConfigError(f"not-returned endpoint must be 0..{self.endpoints - 1}")
-        unknown = set(self.protocol_mix) - {"tcp", "udp", "quic", "icmp"}
-        if unknown or sum(self.protocol_mix.values()) <= 0:
-            raise ConfigError(f"protocol mix takes tcp, udp, quic, icmp with positive total; got {self.protocol_mix}")
+        unknown = set(self.protocol_mix) - set(PROTOCOLS)
+        if unknown or min(self.protocol_mix.values(), default=0) < 0 or sum(self.protocol_mix.values()) <= 0:
+            raise ConfigError(f"protocol mix takes {', '.join(PROTOCOLS)} with non-negative shares, not all 0; got {self.protocol_mix}")
 
 
 def appliance_ip(index: int) -> str:

@@ -7,7 +7,8 @@ truth says exactly what was written, after timestamp rounding.
 
 The simulator decides in three steps: flows (conversations and faults, one Python object each), transits
 (every crossing of an appliance by an inner packet, as numpy columns), and legs (the packets written, sorted
-by file and time); then it packs the frames, building each path's outer headers once.
+by file and time).  Then it packs the frames: the outer headers of many legs at once with numpy
+(``frames.EncapsulationTable``), and one concatenation and one write per leg.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import ipaddress
 import itertools
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -31,7 +32,7 @@ from ..decode.link import ETHERTYPE_IPV4, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2
 from . import conversations as conv
 from . import frames as fr
 from .draws import Draws
-from .scenario import Scenario, appliance_ip, gwlb_node_ip
+from .scenario import FLOW_FAULTS, Scenario, appliance_ip, gwlb_node_ip
 from .truth import Transits, build_truth, dumps_truth
 
 INGRESS_TTL = 255  # GWLB's own legs (gwlb.md, "Outer headers")
@@ -156,11 +157,7 @@ class Simulator:
         s, draws = self.s, self.draws
         kinds = list(s.protocol_mix)
         pick_kind = draws.weighted([s.protocol_mix[k] for k in kinds])
-        plan = (
-            ["asymmetric"] * s.asymmetric + ["one_sided"] * s.one_sided + ["moved"] * s.moved
-            + ["stale_cookie"] * s.stale_cookie + ["modified_options"] * s.modified_options + ["idle_gap"] * s.idle_gap
-            + ["over_mtu"] * s.over_mtu + ["outer_fragments"] * s.outer_fragments + ["gso"] * s.gso
-        )
+        plan = [fault for fault in FLOW_FAULTS for _ in range(getattr(s, fault))]
         plan += [""] * (s.flows - len(plan))
         order = self.rng.permutation(len(plan))
         for i in range(s.flows):
@@ -279,17 +276,17 @@ class Simulator:
         def column(name: str) -> np.ndarray:
             return np.fromiter(itertools.chain.from_iterable(getattr(flow.packets, name) for flow in flows), np.int64, total)
 
-        flow_of = np.repeat(np.arange(len(flows)), counts)
-        start_ns = np.fromiter((flow.start_ns for flow in flows), np.int64, len(flows))
-        path, keep = self._assign_paths(np.cumsum(counts) - counts, counts, column("direction"))
+        direction = column("direction")
+        path, keep = self._assign_paths(np.cumsum(counts) - counts, counts, direction)
         inner = list(itertools.chain.from_iterable(flow.packets.packet for flow in flows))
         if not keep.all():
             inner = [inner[k] for k in np.flatnonzero(keep).tolist()]
-        flow_of = flow_of[keep]
+        flow_of = np.repeat(np.arange(len(flows)), counts)[keep]
+        start_ns = np.fromiter((flow.start_ns for flow in flows), np.int64, len(flows))
         t_in = s.start_ns + start_ns[flow_of] + column("offset_ns")[keep]
         n = len(path)
-        appliance = self._path_column(lambda p: p.route.appliance)[path]
-        endpoint = self._path_column(lambda p: p.route.endpoint)[path]
+        routes = np.array([(p.route.appliance, p.route.node, p.route.endpoint) for p in self.paths], np.int64).reshape(-1, 3)
+        appliance, node, endpoint = routes[path].T
         originated = np.array([flow.originated for flow in flows], bool)[flow_of]
         dwell = np.maximum(rng.lognormal(np.log(self.latency_median_us[appliance] * NS_PER_US), s.latency_sigma), 1).astype(np.int64)
         if n and s.endpoint_setup_ms > 0:
@@ -309,9 +306,9 @@ class Simulator:
             flow=flow_of,
             path=path,
             appliance=appliance,
-            node=self._path_column(lambda p: p.route.node)[path],
+            node=node,
             endpoint=endpoint,
-            direction=column("direction")[keep],
+            direction=direction[keep],
             tcp_flags=column("tcp_flags")[keep],
             inner=inner,
             inner_bytes=np.fromiter(map(len, inner), np.int64, n),
@@ -349,10 +346,6 @@ class Simulator:
         self.paths = [candidates[p] for p in used.tolist()]
         return path, keep
 
-    def _path_column(self, value: Callable[[FlowPath], int]) -> np.ndarray:
-        """``value(path)`` of every path, as an int64 array indexed by path."""
-        return np.fromiter((value(p) for p in self.paths), np.int64, len(self.paths))
-
     def _clock_offsets_ns(self) -> np.ndarray:
         offsets = np.zeros(self.s.appliances, np.int64)
         if self.s.split and self.s.clock_offsets_ms:
@@ -384,11 +377,8 @@ class Simulator:
         return probes
 
     # -- legs and frames ---------------------------------------------------------------------------------
-    def _legs(self, t: Transits) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple[HealthProbe, int]]]:
-        """The legs to write, sorted by file, time and ingress before egress: (source, egress, written, file) and probe legs.
-
-        ``source`` is the transit of a Geneve leg, or -1 - k for the k-th leg of ``probe_legs``.
-        """
+    def _legs(self, t: Transits) -> Legs:
+        """The legs to write, sorted by file, time, and ingress before egress."""
         probe_legs = [(probe, step) for probe in self.probes for step in range(len(probe.steps()))]
         probe_appliance = np.array([p.appliance for p, _ in probe_legs], np.int64)
         probe_ns = np.array([p.start_ns + p.steps()[k][0] for p, k in probe_legs], np.int64)
@@ -401,18 +391,7 @@ class Simulator:
         appliance = np.concatenate([t.appliance[ingress], t.appliance[egress], probe_appliance])
         file = appliance if self.s.split else np.zeros(len(source), np.int64)
         order = np.lexsort((is_egress, written, file))
-        return source[order], is_egress[order], written[order], file[order], probe_legs
-
-    def _egress_ip_ids(self, transit: np.ndarray, egress: np.ndarray, t: Transits) -> np.ndarray:
-        """The outer IP ID of each Geneve leg (in write order): the appliance kernel's counter over its egress legs; 0 on ingress."""
-        ids = np.zeros(len(transit), np.int64)
-        legs = np.flatnonzero(egress)
-        appliance = t.appliance[transit[legs]]
-        by_appliance = np.argsort(appliance, kind="stable")
-        counts = np.bincount(appliance, minlength=self.s.appliances)
-        rank = np.arange(len(legs)) - np.repeat(np.cumsum(counts) - counts, counts)
-        ids[legs[by_appliance]] = rank & 0xFFFF
-        return ids
+        return Legs(source[order], is_egress[order], written[order], file[order], probe_legs)
 
     def _link(self, appliance: int, node: int, from_node: bool) -> bytes:
         """The link-layer header of a packet between an appliance and a GWLB node."""
@@ -450,58 +429,18 @@ class Simulator:
         return fr.GwlbEncapsulation(self.appliances[appliance], self.nodes[node], 0, no_options, protocol, EGRESS_TTL, udp_checksum=False, link=link)
 
     def _write_files(self, files: list[Path], t: Transits) -> list[int]:
-        """Write every leg's frames in order; return the frames written to each file.
-
-        The outer headers of a chunk of legs are packed at once (``EncapsulationTable``); each leg then costs one
-        concatenation and one write.  Health checks and legs the appliance may fragment take a slower path.
-        """
-        source, is_egress, written, file, probe_legs = self._legs(t)
-        inner = t.inner
-        payloads = inner + [_route_packet(p) for p in inner] if self.s.appliance_mode == "route" else inner
-        inner_sums = np.zeros(len(t), np.int64)  # for the UDP checksum of the ingress legs
-        sent = np.flatnonzero(t.ingress)
-        inner_sums[sent] = np.fromiter((fr.word_sum(inner[j]) for j in sent.tolist()), np.int64, len(sent))
-        geneve = np.flatnonzero(source >= 0)
-        transit, egress = source[geneve], is_egress[geneve]
-        which = 2 * t.path[transit] + egress
-        ip_ids = self._egress_ip_ids(transit, egress, t)
-        payload_of = np.full(len(source), -1)
-        payload_of[geneve] = transit + len(t) * (egress & (len(payloads) > len(inner)))
-        special = np.ones(len(source), bool)  # health checks, and return legs the appliance may fragment
-        fragmenting = np.array([p.flow.fragment_mtu is not None for p in self.paths], bool)
-        special[geneve] = egress & fragmenting[t.path[transit]]
-        table = self._encapsulation_table() if self.paths else None
-        size = table.header_bytes if table else 0
-        bounds = np.searchsorted(file, np.arange(len(files) + 1)).tolist()
+        """Write every leg's frames in order; return the frames written to each file."""
+        legs = self._legs(t)
+        packer = _Packer(self, t, legs, self._encapsulation_table() if self.paths else None)
+        bounds = np.searchsorted(legs.file, np.arange(len(files) + 1)).tolist()
         frames_per_file = []
         for k, output in enumerate(files):
-            frames = bounds[k + 1] - bounds[k]
+            frames = 0
             with self._writer(output) as writer:
                 write = writer.write
-                for lo in range(bounds[k], bounds[k + 1], LEGS_PER_CHUNK):
-                    hi = min(lo + LEGS_PER_CHUNK, bounds[k + 1])
-                    g_lo, g_hi = np.searchsorted(geneve, [lo, hi]).tolist()
-                    at = np.full(hi - lo, -1)
-                    at[geneve[g_lo:g_hi] - lo] = np.arange(g_hi - g_lo) * size
-                    headers = b""
-                    if g_hi > g_lo:
-                        chunk = transit[g_lo:g_hi]
-                        headers = table.headers(which[g_lo:g_hi], t.inner_bytes[chunk], inner_sums[chunk], ip_ids[g_lo:g_hi]).tobytes()
-                    columns = (written[lo:hi].tolist(), at.tolist(), payload_of[lo:hi].tolist(), special[lo:hi].tolist(), source[lo:hi].tolist())
-                    for ts, a, p, odd, j in zip(*columns):
-                        if not odd:
-                            write(ts, headers[a : a + size] + payloads[p])
-                        elif a < 0:
-                            probe, step = probe_legs[-1 - j]
-                            link = self.links[probe.appliance, probe.node, probe.is_from_node(step)]
-                            write(ts, link + probe.packet(step, self.nodes, self.appliances, self.s.health_check_port))
-                        else:
-                            mtu = self.paths[t.path[j]].flow.fragment_mtu
-                            pieces = _fragment(headers[a : a + size] + payloads[p], table.link_bytes, mtu)
-                            for piece in pieces:
-                                write(ts, piece)
-                            frames += len(pieces) - 1
-                            t.egress_frames[j] = len(pieces)
+                for ts, frame in packer.frames(bounds[k], bounds[k + 1]):
+                    write(ts, frame)
+                    frames += 1
             frames_per_file.append(frames)
         return frames_per_file
 
@@ -531,6 +470,87 @@ class Simulator:
             writer.add_interface(link, "any" if self.s.link == "sll2" else "eth0", tsresol=9)
             return writer
         return PcapWriter(path, link_type=link, nanosecond=self.s.format == "pcap-ns")
+
+
+class Legs(NamedTuple):
+    """The packets to write, in the order written: by file, time, and ingress before egress."""
+
+    source: np.ndarray  # the transit of a Geneve leg, or -1 - k for the k-th of ``probe_legs``
+    egress: np.ndarray  # bool: the appliance's return leg
+    written_ns: np.ndarray
+    file: np.ndarray
+    probe_legs: list[tuple[HealthProbe, int]]  # (probe, step)
+
+
+class _Packer:
+    """Packs the frames of the sorted legs a chunk at a time: outer headers with numpy, then a concatenation per leg.
+
+    Health checks, and the return legs of a flow whose appliance fragments, take a slower path.
+    """
+
+    def __init__(self, sim: Simulator, t: Transits, legs: Legs, table: fr.EncapsulationTable | None) -> None:
+        self.sim, self.t, self.legs, self.table = sim, t, legs, table
+        inner = t.inner
+        route = sim.s.appliance_mode == "route"
+        self.payloads = inner + [_route_packet(p) for p in inner] if route else inner
+        self.inner_sums = np.zeros(len(t), np.int64)  # for the UDP checksum of ingress legs
+        sent = np.flatnonzero(t.ingress)
+        self.inner_sums[sent] = np.fromiter((fr.word_sum(inner[j]) for j in sent.tolist()), np.int64, len(sent))
+        self.geneve = np.flatnonzero(legs.source >= 0)
+        self.transit, egress = legs.source[self.geneve], legs.egress[self.geneve]
+        self.encapsulation = 2 * t.path[self.transit] + egress
+        self.ip_ids = _egress_ip_ids(t.appliance[self.transit], egress, sim.s.appliances)
+        self.payload = np.full(len(legs.source), -1)
+        self.payload[self.geneve] = self.transit + len(t) * (egress & route)
+        fragmenting = np.array([p.flow.fragment_mtu is not None for p in sim.paths], bool)
+        self.special = np.ones(len(legs.source), bool)
+        self.special[self.geneve] = egress & fragmenting[t.path[self.transit]]
+
+    def frames(self, lo: int, hi: int) -> Iterator[tuple[int, bytes]]:
+        """(timestamp, frame) of the legs ``lo`` to ``hi``: one frame each, or the fragments of a fragmented one."""
+        legs, payloads = self.legs, self.payloads
+        size = self.table.header_bytes if self.table else 0
+        for start in range(lo, hi, LEGS_PER_CHUNK):
+            end = min(start + LEGS_PER_CHUNK, hi)
+            first, last = np.searchsorted(self.geneve, [start, end]).tolist()
+            at = np.full(end - start, -1)  # where each leg's outer headers are in ``headers``
+            at[self.geneve[first:last] - start] = np.arange(last - first) * size
+            headers = self._headers(first, last)
+            columns = (legs.written_ns[start:end], at, self.payload[start:end], self.special[start:end], legs.source[start:end])
+            for ts, a, p, special, j in zip(*(column.tolist() for column in columns)):
+                if not special:
+                    yield ts, headers[a : a + size] + payloads[p]
+                elif a < 0:
+                    yield ts, self._probe_frame(*legs.probe_legs[-1 - j])
+                else:
+                    pieces = _fragment(headers[a : a + size] + payloads[p], self.table.link_bytes, self.sim.paths[self.t.path[j]].flow.fragment_mtu)
+                    self.t.egress_frames[j] = len(pieces)
+                    for piece in pieces:
+                        yield ts, piece
+
+    def _headers(self, first: int, last: int) -> bytes:
+        """The outer headers of the Geneve legs ``first`` to ``last``, back to back."""
+        if first == last:
+            return b""
+        transit = self.transit[first:last]
+        rows = self.table.headers(self.encapsulation[first:last], self.t.inner_bytes[transit], self.inner_sums[transit], self.ip_ids[first:last])
+        return rows.tobytes()
+
+    def _probe_frame(self, probe: HealthProbe, step: int) -> bytes:
+        sim = self.sim
+        link = sim.links[probe.appliance, probe.node, probe.is_from_node(step)]
+        return link + probe.packet(step, sim.nodes, sim.appliances, sim.s.health_check_port)
+
+
+def _egress_ip_ids(appliance: np.ndarray, egress: np.ndarray, appliances: int) -> np.ndarray:
+    """The outer IP ID of each Geneve leg, in write order: each appliance kernel's counter over its egress legs; 0 on ingress."""
+    ids = np.zeros(len(appliance), np.int64)
+    legs = np.flatnonzero(egress)
+    by_appliance = np.argsort(appliance[legs], kind="stable")
+    counts = np.bincount(appliance[legs], minlength=appliances)
+    rank = np.arange(len(legs)) - np.repeat(np.cumsum(counts) - counts, counts)
+    ids[legs[by_appliance]] = rank & 0xFFFF
+    return ids
 
 
 @dataclass

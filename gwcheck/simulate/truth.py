@@ -1,7 +1,8 @@
 """The truth of a simulated capture: what was written, counted the way gwcheck's analysis counts it.
 
 A flow row is an inner flow within one endpoint, keyed by protocol and its two ends (the client is the side
-that sent the SYN, or received the SYN-ACK, or else sent the first packet).  Per appliance: ingress and
+that sent the SYN, or received the SYN-ACK, or sent an echo request, or received an echo reply, or else sent
+the first packet).  Per appliance: ingress and
 egress legs, returned and not returned ingress legs, distinct flows, and the dwell time of every returned
 leg as written (after timestamp rounding), summarised by ``gwcheck.summaries.latency_summary_us``.
 """
@@ -19,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..decode.geneve import vpce_id
+from ..decode.ip import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_HEADER_BYTES
+from ..decode.transport import ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST
 from ..flowkey import format_flow_key
 from ..summaries import latency_summary_us
 from . import conversations as conv
@@ -27,8 +30,9 @@ from . import frames as fr
 TRUTH_VERSION = 2
 PAIR_WINDOW_NS = 1_000_000_000  # the analysis' default pairing window: legs within it of a capture's edge are excused
 GWLB_MAX_INNER_BYTES = 8500  # GWLB drops larger packets (gwlb.md, MTU)
-PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "quic": 17}
-ICMP, ICMPV6 = 1, 58
+PROTOCOL_NUMBERS = {"tcp": IPPROTO_TCP, "udp": IPPROTO_UDP, "quic": IPPROTO_UDP}
+ECHO_REQUESTS = (ICMP_ECHO_REQUEST, ICMPV6_ECHO_REQUEST)
+ECHO_REPLIES = (ICMP_ECHO_REPLY, ICMPV6_ECHO_REPLY)
 
 
 class State(enum.IntEnum):
@@ -68,7 +72,7 @@ class Transits:
 
 def _protocol(flow: Any) -> int:
     if flow.protocol == "icmp":
-        return ICMPV6 if ":" in flow.ends.client else ICMP
+        return IPPROTO_ICMPV6 if ":" in flow.ends.client else IPPROTO_ICMP
     return PROTOCOL_NUMBERS[flow.protocol]
 
 
@@ -81,10 +85,11 @@ def build_truth(sim: Any, t: Transits, files: list[Path], frames_per_file: list[
 
     def sides(group: np.ndarray, count: int) -> list[dict]:
         """The counts and latency of the transits in each of ``count`` groups."""
-        def per_group(mask: np.ndarray) -> list[int]:
-            return np.bincount(group[mask], minlength=count).tolist()
+        def per_group(select: np.ndarray) -> list[int]:
+            """The transits ``select`` picks (a mask or indexes), counted per group."""
+            return np.bincount(group[select], minlength=count).tolist()
 
-        flows = per_group(np.unique(row * count + group, return_index=True)[1])
+        flows = per_group(np.unique(row * count + group, return_index=True)[1])  # one transit per (flow row, group)
         returned = state == State.RETURNED
         counts = zip(per_group(t.ingress), per_group(t.egress), per_group(returned), per_group(state == State.NOT_RETURNED),
                      per_group(state == State.IN_FLIGHT), flows)
@@ -173,7 +178,7 @@ def _rows(sim: Any, t: Transits, state: np.ndarray) -> tuple[list[dict], np.ndar
         row_of_path.append(row_ids.setdefault((route.endpoint, _protocol(flow), sides), len(row_ids)))
     row = np.asarray(row_of_path, np.int64)[t.path]
     count = len(row_ids)
-    client_transit, client_receives = _client_transits(t, row, count)
+    client_transit, client_receives = _client_transits(t, row, count, _icmp_types(sim, t))
     client_side = []
     for j, receives in zip(client_transit.tolist(), client_receives.tolist()):
         ends = sim.flows[t.flow[j]].ends
@@ -233,17 +238,37 @@ def _rows(sim: Any, t: Transits, state: np.ndarray) -> tuple[list[dict], np.ndar
     return rows, row
 
 
-def _client_transits(t: Transits, row: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+def _icmp_types(sim: Any, t: Transits) -> np.ndarray:
+    """The ICMP or ICMPv6 type of each transit's inner packet; -1 for other protocols."""
+    types = np.full(len(t), -1, np.int64)
+    icmp = np.array([p.flow.protocol == "icmp" for p in sim.paths], bool)
+    for j in np.flatnonzero(icmp[t.path] if len(t) else []).tolist():
+        packet = t.inner[j]
+        types[j] = packet[IPV6_HEADER_BYTES if packet[0] >> 4 == 6 else (packet[0] & 0x0F) * 4]
+    return types
+
+
+def _client_transits(t: Transits, row: np.ndarray, count: int, icmp_type: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the transit that names the client, and whether the client receives it rather than sends it.
 
-    The client sent the row's first SYN; failing that, received its first SYN-ACK; failing that, sent its first packet.
+    As the analysis (gwcheck.tables.flows) has it: the client sent the row's first SYN; failing that, received
+    its first SYN-ACK; failing that, sent its first echo request, or received its first echo reply; failing
+    that, sent its first packet.
     """
     order = np.lexsort((np.where(t.ingress, t.ingress_ns, t.egress_ns), row))
     sorted_row = row[order]
     handshake = t.tcp_flags[order] & (fr.TCP_SYN | fr.TCP_ACK)
+    icmp_type = icmp_type[order]
+    evidence = (  # weakest first: each stronger one overrides
+        (np.ones(len(t), bool), False),
+        (np.isin(icmp_type, ECHO_REPLIES), True),
+        (np.isin(icmp_type, ECHO_REQUESTS), False),
+        (handshake == fr.TCP_SYN | fr.TCP_ACK, True),
+        (handshake == fr.TCP_SYN, False),
+    )
     transit = np.full(count, -1, np.int64)
     receives = np.zeros(count, bool)
-    for mask, received in ((np.ones(len(t), bool), False), (handshake == fr.TCP_SYN | fr.TCP_ACK, True), (handshake == fr.TCP_SYN, False)):
+    for mask, received in evidence:
         hits = np.flatnonzero(mask)
         rows_hit, first = np.unique(sorted_row[hits], return_index=True)
         transit[rows_hit] = order[hits[first]]
