@@ -1,6 +1,7 @@
 """gwcheck: prove an AWS Gateway Load Balancer deployment right from captures on its appliances.
 
-The public API: ``analyze`` (captures -> Report), ``read_packets`` (captures -> packet DataFrame), ``vpce_id``.
+The public API: ``analyze`` (captures -> Report), ``read_packets`` (captures -> packet DataFrame),
+``iter_packet_batches`` (a capture stream -> packet DataFrames as it arrives), ``vpce_id``.
 Heavy modules are imported on first use, so ``import gwcheck`` and ``gwcheck --help`` stay instant.
 """
 
@@ -14,14 +15,15 @@ if TYPE_CHECKING:
     from .decode.geneve import vpce_id
     from .pipeline import analyze
     from .report.model import Report
-    from .tables.packets import read_packets
+    from .tables.packets import iter_packet_batches, read_packets
 
-__all__ = ["Report", "__version__", "analyze", "read_packets", "vpce_id"]
+__all__ = ["Report", "__version__", "analyze", "iter_packet_batches", "read_packets", "vpce_id"]
 
 _LAZY = {
     "analyze": ("gwcheck.pipeline", "analyze"),
     "Report": ("gwcheck.report.model", "Report"),
     "read_packets": ("gwcheck.tables.packets", "read_packets"),
+    "iter_packet_batches": ("gwcheck.tables.packets", "iter_packet_batches"),
     "vpce_id": ("gwcheck.decode.geneve", "vpce_id"),
 }
 

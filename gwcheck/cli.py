@@ -24,6 +24,7 @@ class ExitCode(enum.IntEnum):
     CHECK_FAILED = 1  # a validation check failed
     USAGE = 2  # bad arguments or settings
     UNREADABLE = 3  # a capture cannot be read
+    LIVE_FAILED = 4  # live: the capture could not start, or its program stopped on its own with an error
 
 
 def _comma_floats(text: str) -> list[float]:
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, kind, default, metavar, text in SIMULATE_FAULT_OPTIONS:
         faults.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
     _add_validate_parser(commands)
+    _add_live_parser(commands)
     return parser
 
 
@@ -170,6 +172,65 @@ def _add_validate_parser(commands: argparse._SubParsersAction) -> None:
             checks.add_argument(check.option, action="store_true", default=None, help=text)
         else:
             checks.add_argument(check.option, type=_config_type(kind.parse), metavar=kind.metavar, help=text)
+
+
+def _seconds(text: str) -> float:
+    """A positive duration: seconds, or a number with a unit (500ms, 2s, 5m, 1h)."""
+    units = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    number, unit = text.strip(), "s"
+    for suffix in sorted(units, key=len, reverse=True):
+        if number.endswith(suffix):
+            number, unit = number[: -len(suffix)], suffix
+            break
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 60s, 500ms, 5m or 1h, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive duration, got {text!r}")
+    return value
+
+
+def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """The threshold options of ``gwcheck validate`` (one per check of ``report.validate.CHECKS``), with --policy and --skip."""
+    from .report.validate import ANALYSIS_CHECKS, CHECKS, KINDS
+
+    parser.add_argument("--policy", metavar="FILE", help="TOML file of checks and [analysis] settings; options given here override it")
+    parser.add_argument("--skip", action="append", default=[], type=_check_name, metavar="CHECK", help="do not run CHECK even when the policy sets it (repeatable)")
+    checks = parser.add_argument_group("checks", "as for gwcheck validate: each runs only when set here or in the policy (--expect-appliances and --max-imbalance too)")
+    for check in CHECKS:
+        if check.name in ANALYSIS_CHECKS:  # added by _add_analysis_arguments
+            continue
+        kind, text = KINDS[check.kind], check.help.replace("%", "%%")
+        if kind.compare == "none":
+            checks.add_argument(check.option, action="store_true", default=None, help=text)
+        else:
+            checks.add_argument(check.option, type=_config_type(kind.parse), metavar=kind.metavar, help=text)
+
+
+def _add_live_parser(commands: argparse._SubParsersAction) -> None:
+    live = commands.add_parser(
+        "live",
+        help="capture on an interface with tcpdump and show the analysis as it happens; report when stopped",
+        description="Capture GWLB traffic on an interface (tcpdump, or dumpcap with --backend pyshark), refresh a view of "
+        "the analysis every interval, and on Ctrl-C or at the end of --duration print the full report. With check "
+        "options or --policy it exits as gwcheck validate does.",
+    )
+    live.add_argument("-i", "--interface", required=True, metavar="IFACE", help="interface to capture on (as tcpdump -i takes it)")
+    live.add_argument("--duration", type=_seconds, metavar="DURATION", help="stop after DURATION (60s, 5m, 1h; default: at Ctrl-C)")
+    live.add_argument("--interval", type=_seconds, default=2.0, metavar="DURATION", help="refresh the view every DURATION (default: 2s)")
+    live.add_argument("--port", type=_port, default=None, help="UDP port of Geneve (default: 6081)")
+    live.add_argument("--health-check-port", type=_port, default=80, metavar="N", help="TCP port of GWLB's health checks, captured too (default: 80)")
+    live.add_argument("--write", metavar="FILE", help="also write the raw capture to FILE, for gwcheck analyze later")
+    live.add_argument("--backend", choices=("tcpdump", "pyshark"), default="tcpdump", help="capture program: tcpdump, or pyshark (Wireshark's dumpcap, as pyshark runs it) (default: tcpdump)")
+    live.add_argument("--format", choices=("text", "json"), default="text", help="format of the final report (default: text)")
+    live.add_argument("-o", "--output", metavar="FILE", help="write the final report to FILE instead of standard output")
+    live.add_argument("--verbose", action="store_true", help="list every flow key of every finding")
+    live.add_argument("--quiet", action="store_true", help="print only the one-line verdict of the final report")
+    _add_analysis_arguments(live)
+    # None marks a setting not given here, so that the policy's [analysis] table, or analyze()'s default, applies.
+    live.set_defaults(window=None, stickiness=None, tcp_idle_timeout=None, udp_idle_timeout=None, max_imbalance=None)
+    _add_check_arguments(live)
 
 
 # (flag, type, default, metavar, help) of the simulator's fault options; each maps to the Scenario field of its name.
@@ -368,7 +429,88 @@ def _run_validate(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
     return ExitCode.OK if passed else ExitCode.CHECK_FAILED
 
 
-_COMMANDS = {"analyze": _run_analyze, "decode": _run_decode, "simulate": _run_simulate, "validate": _run_validate}
+def _run_live(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
+    import signal
+
+    from .capture.live import CaptureProcess, capture_filter
+    from .decode.geneve import GENEVE_PORT
+    from .errors import LiveCaptureError
+    from .live import AccumulatingAnalysis, LiveSession
+    from .live.view import StatusLines, TerminalView
+    from .report.terminal import is_terminal, render
+    from .report.validate import ANALYSIS_KEYS, CHECKS, Policy, load_policy, render_checks, run_checks, verdict_line
+
+    stderr = sys.stderr  # main() points it at its stderr
+    given = Policy(
+        checks={c.name: getattr(args, c.name) for c in CHECKS if getattr(args, c.name) is not None},
+        analysis={key: getattr(args, key) for key in ANALYSIS_KEYS if getattr(args, key) not in (None, [])},
+    )
+    policy = (load_policy(args.policy) if args.policy else Policy()).updated(given).without(set(args.skip))
+    settings = policy.analyze_arguments()
+    port = settings.setdefault("port", GENEVE_PORT)
+    capture = CaptureProcess(args.interface, capture_filter(port, args.health_check_port), args.backend)
+    views: list = []
+
+    def started() -> None:
+        until = f"for {args.duration:g} s or until Ctrl-C" if args.duration else "until Ctrl-C"
+        stderr.write(f"{PROG}: live: capturing on {args.interface} with {capture.program} ({capture.bpf}) {until}\n")
+        stderr.flush()
+        views.append(TerminalView(stderr, f"gwcheck live {args.interface}") if is_terminal(stderr) else StatusLines(stderr))
+
+    tee = open(args.write, "wb") if args.write else None  # noqa: SIM115 - closed below
+    session = LiveSession(
+        capture, AccumulatingAnalysis(**settings), name=f"live:{args.interface}", port=port, duration_s=args.duration,
+        interval_s=args.interval, on_start=started, on_interval=lambda snapshot: views[-1].update(snapshot), tee=tee,
+    )
+
+    def interrupted(signum: int, frame: object) -> None:
+        session.stop("interrupt")
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+
+    previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = session.run()
+    except LiveCaptureError as exc:
+        stderr.write(f"{PROG}: error: {exc}\n")
+        return ExitCode.LIVE_FAILED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for view in views:
+            view.close()
+        capture.stop()
+        if tee is not None:
+            tee.close()
+    if result.report is None:  # the capture never started
+        stderr.write(f"{PROG}: error: {result.error or capture.program + ' wrote no capture'}\n")
+        return ExitCode.LIVE_FAILED
+    stderr.write(f"{PROG}: live: stopped ({result.stopped_by}) after {result.elapsed_s:.1f} s, {result.packets:,} packets read\n")
+    drops = result.capture.get("kernel_drops")
+    if drops:
+        stderr.write(f"{PROG}: warning: the kernel dropped {drops:,} packets before {capture.program} read them: the report misses them\n")
+    report = result.report
+    results = run_checks(report, policy) if policy.checks else []
+    with _output(args.output, stdout) as out:
+        if args.format == "json":
+            live = {"interface": args.interface, "elapsed_s": result.elapsed_s, "stopped_by": result.stopped_by, "packets": result.packets,
+                    "error": None if result.error is None else str(result.error), **result.capture}
+            document = {"gwcheck_version": __version__, **report.to_dict(), "live": live}
+            if results:
+                document["validation"] = {"passed": all(r.passed for r in results), "verdict": verdict_line(results), "checks": [r.to_dict() for r in results]}
+            json.dump(document, out, indent=1)
+            out.write("\n")
+        else:
+            render(report, out, verbose=args.verbose, quiet=args.quiet)
+            if results:
+                out.write("\n")
+                render_checks(results, out)
+    if result.error is not None:
+        stderr.write(f"{PROG}: error: {result.error}\n")
+        return ExitCode.LIVE_FAILED
+    return ExitCode.OK if all(r.passed for r in results) else ExitCode.CHECK_FAILED
+
+
+_COMMANDS = {"analyze": _run_analyze, "decode": _run_decode, "simulate": _run_simulate, "validate": _run_validate, "live": _run_live}
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -384,7 +526,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     from .errors import CaptureError, ConfigError, GwcheckError
 
     try:
-        with _warnings_to(stderr):
+        with _warnings_to(stderr), contextlib.redirect_stderr(stderr):
             return int(_COMMANDS[args.command](args, stdout))
     except CaptureError as exc:
         stderr.write(f"{PROG}: error: {exc}\n")

@@ -33,6 +33,14 @@ class MalformedError(DecodeError):
     """A packet has all its bytes but a field that cannot be right."""
 
 
+class LiveCaptureError(GwcheckError):
+    """A live capture cannot start (no capture program, no permission, no such interface) or its program died."""
+
+    def __init__(self, message: str, stderr: str = "") -> None:
+        self.stderr = stderr  # what the capture program wrote to its standard error, when it ran
+        super().__init__(message)
+
+
 class ConfigError(GwcheckError):
     """A setting given to gwcheck is out of range or inconsistent."""
 

@@ -76,8 +76,8 @@ class CaptureStream:
                 if self._tee is not None:
                     self._tee.write(chunk)
                     self._tee.flush()
-                if self._inflate is None and self.format is None and not pending and self.bytes_read == len(chunk) and chunk[:2] == GZIP_MAGIC[: len(chunk)]:
-                    self._inflate = _Gunzip(self.name)
+                if self.bytes_read == len(chunk) and chunk[:1] == GZIP_MAGIC[:1]:  # no pcap or pcapng magic starts so
+                    self._inflate = _Gunzip()
                 pending += self._inflate.feed(chunk) if self._inflate is not None else chunk
             elif self._inflate is not None:
                 self._inflate.finish()
@@ -92,7 +92,7 @@ class CaptureStream:
                 del pending[:header]
                 base += header
             batch, used, need, damage = self._walker.walk(pending, base, eof)
-            if batch is not None and len(batch):
+            if len(batch):
                 self.records += len(batch)
                 yield batch
             del pending[:used]
@@ -119,7 +119,7 @@ class CaptureStream:
                 if not eof:
                     return None
                 raise CaptureError(self.name, 0, f"stream ends inside the pcap file header: {len(pending)} bytes, need {pcap.FILE_HEADER.size}")
-            self._walker = _PcapWalker(pcap.PcapLayout.from_header(bytes(pending[: pcap.FILE_HEADER.size]), *order), self.name)
+            self._walker = _PcapWalker(pcap.PcapLayout.from_header(bytes(pending[: pcap.FILE_HEADER.size]), *order))
             self.format = self._walker.layout.format
             self.interfaces = [self._walker.layout.interface]
             return pcap.FILE_HEADER.size
@@ -151,10 +151,10 @@ class CaptureStream:
 class _PcapWalker:
     """The records of a pcap stream after its file header."""
 
-    def __init__(self, layout: pcap.PcapLayout, name: str) -> None:
-        self.layout, self.name = layout, name
+    def __init__(self, layout: pcap.PcapLayout) -> None:
+        self.layout = layout
 
-    def walk(self, pending: bytearray, base: int, eof: bool) -> tuple[RecordBatch | None, int, int, Damage | None]:
+    def walk(self, pending: bytearray, base: int, eof: bool) -> tuple[RecordBatch, int, int, Damage | None]:
         """Walk the whole records at the start of ``pending``: (batch, bytes used, bytes needed next, damage)."""
         data = np.frombuffer(bytes(pending), np.uint8)
         columns, stop, reason, detail = self.layout.walk(data, 0)
@@ -180,7 +180,7 @@ class _PcapngWalker:
         self.section = 0  # index in the stream of the prefix's section
         self.if_base = 0  # index in the stream of the prefix section's first interface
 
-    def walk(self, pending: bytearray, base: int, eof: bool) -> tuple[RecordBatch | None, int, int, Damage | None]:
+    def walk(self, pending: bytearray, base: int, eof: bool) -> tuple[RecordBatch, int, int, Damage | None]:
         """Walk the whole blocks at the start of ``pending``: (batch, bytes used, bytes needed next, damage)."""
         lead = len(self.prefix)
         data = np.frombuffer(self.prefix + pending, np.uint8)
@@ -253,8 +253,7 @@ def _last_section(buf, stop):
 class _Gunzip:
     """Decompress gzip members (RFC 1952) as their bytes arrive; a corrupt or cut stream keeps what came before it."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self) -> None:
         self.member: zlib._Decompress | None = zlib.decompressobj(wbits=31)  # None between members
         self.offset = 0  # compressed bytes taken
         self.damage: tuple[int, str] | None = None  # (offset in the compressed stream, reason)
@@ -270,7 +269,7 @@ class _Gunzip:
                 self.member = zlib.decompressobj(wbits=31)
             try:
                 out += self.member.decompress(chunk)
-            except zlib.error as exc:
+            except zlib.error as exc:  # at the read that holds the error; what that read decompressed before it is lost
                 self.damage = (self.offset, f"gzip data corrupt: {exc}")
                 break
             if not self.member.eof:
