@@ -107,9 +107,14 @@ def measure_dpkt(path: Path, count: int) -> dict:
         n = 0
         with open({str(path)!r}, "rb") as handle:
             for ts, frame in dpkt.pcap.Reader(handle):
+                n += 1
+                if n > {count}:
+                    break
                 eth = dpkt.ethernet.Ethernet(frame)
                 ip = eth.data
                 udp = ip.data
+                if not isinstance(udp, dpkt.udp.UDP):
+                    continue  # health checks: outer TCP
                 payload = bytes(udp.data)
                 opt_len = (payload[0] & 0x3F) * 4
                 p, options = 8, {{}}
@@ -122,10 +127,7 @@ def measure_dpkt(path: Path, count: int) -> dict:
                 pkt = dpkt.ip6.IP6(inner) if inner[0] >> 4 == 6 else dpkt.ip.IP(inner)
                 l4 = pkt.data
                 ports = (getattr(l4, "sport", 0), getattr(l4, "dport", 0))
-                n += 1
-                if n >= {count}:
-                    break
-        print(json.dumps({{"packets": n, "seconds": time.perf_counter() - started}}))
+        print(json.dumps({{"packets": min(n, {count}), "seconds": time.perf_counter() - started}}))
         """
     )
 

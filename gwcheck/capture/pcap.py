@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +33,12 @@ _REASON_FULL = 4
 ESTIMATED_RECORD_BYTES = 64
 MIN_CAPACITY = 1024
 PREFETCH_BYTES = 4096
+WALKED = ("ts_ns", "frame_offset", "wire_len_bytes", "cap_len_bytes")
+PARALLEL_WALK_BYTES = 64 << 20  # smaller files are walked by one thread
+MAX_WALK_THREADS = 4
+RESYNC_RECORDS = 16  # plausible records in a row that mark a record boundary
+RESYNC_SEARCH_BYTES = 4 << 20
+PLAUSIBLE_SPAN_SECONDS = 366 * 86400  # a record's time is within a year of the first record's
 
 
 def magic_byte_order(head: bytes) -> tuple[str, int] | None:
@@ -45,28 +53,31 @@ def magic_byte_order(head: bytes) -> tuple[str, int] | None:
 
 
 @jit
-def _walk(buf, start, n, big_endian, header_bytes, frac_to_ns, max_len, ts_ns, frame_offset, wire_len, cap_len):
-    """Walk the records from offset ``start``, filling the arrays from row ``n``.
+def _walk(buf, start, limit, n, big_endian, header_bytes, frac_to_ns, max_len, ts_ns, frame_offset, wire_len, cap_len):
+    """Walk the records starting before offset ``limit`` from offset ``start``, filling the arrays from row ``n``.
 
-    Returns (rows filled, stop offset, reason, detail); reason ``_REASON_FULL`` asks to be called again
-    with larger arrays.
+    Returns (rows filled, stop offset, reason, detail, prefetched); reason ``_REASON_FULL`` asks to be
+    called again with larger arrays.  Each record's length depends on the one before, so the walk waits
+    on memory at every record; a load a few kilobytes ahead (``prefetched``, a sum returned only so that
+    the compiler keeps the loads) brings later records into cache meanwhile: about 20% faster.
     """
     p = start
     end = buf.shape[0]
     capacity = ts_ns.shape[0]
-    while p < end:
+    prefetched = 0
+    while p < limit:
         if n == capacity:
-            return n, p, _REASON_FULL, 0
+            return n, p, _REASON_FULL, 0, prefetched
         if end - p < header_bytes:
-            return n, p, _REASON_SHORT_HEADER, end - p
+            return n, p, _REASON_SHORT_HEADER, end - p, prefetched
         caplen = u32(buf, p + 8, big_endian)
         if caplen > max_len:
-            return n, p, _REASON_TOO_LONG, caplen
+            return n, p, _REASON_TOO_LONG, caplen, prefetched
         if end - p - header_bytes < caplen:
-            return n, p, _REASON_SHORT_DATA, caplen
+            return n, p, _REASON_SHORT_DATA, caplen, prefetched
         ahead = p + PREFETCH_BYTES
         if ahead < end:
-            frame_offset[n] = buf[ahead]  # an independent load that brings later records into cache
+            prefetched += buf[ahead]
         seconds = np.int64(u32(buf, p, big_endian))
         fraction = np.int64(u32(buf, p + 4, big_endian))
         ts_ns[n] = seconds * 1_000_000_000 + fraction * frac_to_ns
@@ -75,7 +86,7 @@ def _walk(buf, start, n, big_endian, header_bytes, frac_to_ns, max_len, ts_ns, f
         cap_len[n] = caplen
         n += 1
         p += header_bytes + caplen
-    return n, p, _REASON_NONE, 0
+    return n, p, _REASON_NONE, 0, prefetched
 
 
 @dataclass(frozen=True)
@@ -112,26 +123,104 @@ class PcapLayout:
         """The record columns (``schema.RECORD_COLUMNS``) of the whole records of ``data`` from offset ``start``.
 
         Returns (columns, stop offset, reason, detail): reason ``_REASON_NONE`` when the walk reached the end
-        of ``data``, else why it stopped at ``stop`` (``describe`` words it).
+        of ``data``, else why it stopped at ``stop`` (``describe`` words it).  A large file is walked in
+        pieces by several threads; the result is the same as one walk from ``start``.
         """
-        walked = ("ts_ns", "frame_offset", "wire_len_bytes", "cap_len_bytes")
-        capacity = max(MIN_CAPACITY, (len(data) - start) // ESTIMATED_RECORD_BYTES)
-        arrays = {name: np.empty(capacity, COLUMN_DTYPES[name]) for name in walked}
+        pieces = self._walk_pieces(data, start) or [self._walk_piece(data, start, len(data))]
+        walked = {name: np.concatenate([p[0][name] for p in pieces]) if len(pieces) > 1 else pieces[0][0][name] for name in WALKED}
+        _, stop, reason, detail = pieces[-1]
+        n = len(walked["ts_ns"])
+        walked["interface"] = np.zeros(n, COLUMN_DTYPES["interface"])
+        walked["link_type"] = np.full(n, self.link_type, COLUMN_DTYPES["link_type"])
+        return walked, stop, reason, detail
+
+    def _walk_piece(self, data: np.ndarray, start: int, limit: int) -> tuple[dict[str, np.ndarray], int, int, int]:
+        """Walk the records that start in [start, limit); (columns, stop, reason, detail)."""
+        capacity = max(MIN_CAPACITY, (limit - start) // ESTIMATED_RECORD_BYTES)
+        arrays = {name: np.empty(capacity, COLUMN_DTYPES[name]) for name in WALKED}
         n, stop = 0, start
         args = (self.big_endian, self.header_bytes, self.frac_to_ns, self.max_len)
         while True:
-            n, stop, reason, detail = _walk(data, stop, n, *args, *arrays.values())
+            n, stop, reason, detail, _ = _walk(data, stop, limit, n, *args, *arrays.values())
             if reason != _REASON_FULL:
                 break
             arrays = {name: _grown(array, 2 * len(array)) for name, array in arrays.items()}
-        columns = {name: array[:n] for name, array in arrays.items()}
-        columns["interface"] = np.zeros(n, COLUMN_DTYPES["interface"])
-        columns["link_type"] = np.full(n, self.link_type, COLUMN_DTYPES["link_type"])
-        return columns, int(stop), int(reason), int(detail)
+        return {name: array[:n] for name, array in arrays.items()}, int(stop), int(reason), int(detail)
+
+    def _walk_pieces(self, data: np.ndarray, start: int) -> list[tuple[dict[str, np.ndarray], int, int, int]] | None:
+        """The walk split over threads, or None when the file is small or a piece's start cannot be trusted.
+
+        Each piece starts at the first offset past its share of the file where ``RESYNC_RECORDS`` plausible
+        records follow one another; a piece is kept only if the walk of the piece before it ends exactly
+        there, so a wrong guess is caught and costs a walk by one thread, never a wrong record.
+        """
+        threads = min(os.cpu_count() or 1, MAX_WALK_THREADS)
+        if threads < 2 or len(data) - start < PARALLEL_WALK_BYTES:
+            return None
+        first_seconds = u32_host(data, start, self.big_endian) if len(data) - start >= self.header_bytes else 0
+        cuts = [start]
+        for k in range(1, threads):
+            guess = start + (len(data) - start) * k // threads
+            found = _resync(data, guess, min(guess + RESYNC_SEARCH_BYTES, len(data)), self.big_endian, self.header_bytes,
+                            self.frac_to_ns, self.max_len, first_seconds)
+            if found < 0:
+                return None
+            cuts.append(found)
+        bounds = list(zip(cuts, cuts[1:] + [len(data)]))
+        with ThreadPoolExecutor(threads) as pool:  # the walk releases the GIL (nogil=True)
+            pieces = list(pool.map(lambda b: self._walk_piece(data, *b), bounds))
+        kept = []
+        for piece, (_, limit) in zip(pieces, bounds):
+            kept.append(piece)
+            _, stop, reason, _ = piece
+            if reason != _REASON_NONE:
+                return kept  # damage: the records after it are not the file's, as in one walk
+            if stop != limit:
+                return None  # a piece began off a record boundary
+        return kept
 
     def describe(self, reason: int, detail: int, remaining: int) -> str:
         """Why a walk stopped, ``remaining`` bytes before the end of the data."""
         return _describe(reason, detail, remaining, self.header_bytes, self.max_len)
+
+
+@jit
+def _plausible(buf, p, end, big_endian, header_bytes, frac_to_ns, max_len, first_seconds):
+    """Whether a record header at ``p`` looks like this file's: lengths and timestamp in range."""
+    if end - p < header_bytes:
+        return False
+    caplen = u32(buf, p + 8, big_endian)
+    original = u32(buf, p + 12, big_endian)
+    fraction = u32(buf, p + 4, big_endian)
+    seconds = u32(buf, p, big_endian)
+    return (
+        caplen <= max_len
+        and caplen <= original
+        and end - p - header_bytes >= caplen
+        and fraction * frac_to_ns < 1_000_000_000
+        and abs(seconds - first_seconds) <= PLAUSIBLE_SPAN_SECONDS
+    )
+
+
+@jit
+def _resync(buf, start, stop, big_endian, header_bytes, frac_to_ns, max_len, first_seconds):
+    """The first offset in [start, stop) where RESYNC_RECORDS plausible records follow one another; -1 if none."""
+    end = buf.shape[0]
+    for p in range(start, stop):
+        q = p
+        chain = 0
+        while chain < RESYNC_RECORDS and _plausible(buf, q, end, big_endian, header_bytes, frac_to_ns, max_len, first_seconds):
+            q += header_bytes + u32(buf, q + 8, big_endian)
+            chain += 1
+            if q == end:
+                chain = RESYNC_RECORDS
+        if chain == RESYNC_RECORDS:
+            return p
+    return -1
+
+
+def u32_host(data: np.ndarray, offset: int, big_endian: bool) -> int:
+    return struct.unpack_from(">I" if big_endian else "<I", data, offset)[0]
 
 
 def index_pcap(path: str, data: np.ndarray, order: str, magic: int) -> RecordIndex:

@@ -35,7 +35,7 @@ def open_bytes(path: str | os.PathLike) -> CaptureBytes:
             size = os.fstat(handle.fileno()).st_size
             if size == 0:
                 raise NotACaptureError(path, 0, "empty file: not a pcap or pcapng capture")
-            mapped = mmap.mmap(handle.fileno(), 0, flags=_map_flags(size), prot=mmap.PROT_READ)
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except CaptureError:
         raise
     except IsADirectoryError:
@@ -53,17 +53,6 @@ def open_bytes(path: str | os.PathLike) -> CaptureBytes:
             mapped.close()
         return CaptureBytes(path, np.frombuffer(data, dtype=np.uint8), gzip=True, damage=damage)
     return CaptureBytes(path, np.frombuffer(mapped, dtype=np.uint8), _keepalive=mapped)
-
-
-def _map_flags(size: int) -> int:
-    """MAP_SHARED, with MAP_POPULATE (Linux) when the file fits easily in memory: mapping every page in
-    one call is several times cheaper than faulting the pages in one by one as the walk reaches them."""
-    populate = getattr(mmap, "MAP_POPULATE", 0)
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        memory = 0
-    return mmap.MAP_SHARED | (populate if size < memory // 4 else 0)
 
 
 def _gunzip(raw: mmap.mmap) -> tuple[bytearray, tuple[int, str] | None]:

@@ -103,6 +103,7 @@ PRIME2 = 0xC2B2AE3D27D4EB4F
 PRIME3 = 0x165667B19E3779F9
 UINT64 = (1 << 64) - 1
 DIGEST_WORD_BYTES = 8
+DIGEST_STRIPE_BYTES = 4 * DIGEST_WORD_BYTES
 DIGEST_ROTATE = 31
 DIGEST_IGNORED_BYTES = {4: (8, 10, 11), 6: (7,)}  # IPv4 TTL and header checksum; IPv6 hop limit
 NO_DIGEST = 0
@@ -207,6 +208,14 @@ def _address(packed: bytes) -> tuple[int, int]:
     return value >> 64, value & UINT64
 
 
+def _rotl(value: int, bits: int) -> int:
+    return ((value << bits) | (value >> (64 - bits))) & UINT64
+
+
+def _digest_round(acc: int, word: int) -> int:
+    return (_rotl((acc + word * PRIME2) & UINT64, DIGEST_ROTATE) * PRIME1) & UINT64
+
+
 def inner_digest(packet: bytes, ip_version: int) -> int:
     """The digest of ``packet`` (0 when empty) with the bytes a router rewrites zeroed: ``ip_version`` 4 or 6, 0 for none."""
     if not packet:
@@ -215,12 +224,18 @@ def inner_digest(packet: bytes, ip_version: int) -> int:
     for index in DIGEST_IGNORED_BYTES.get(ip_version, ()):
         if index < len(data):
             data[index] = 0
-    acc = PRIME3 ^ len(data)
-    for k in range(0, len(data), DIGEST_WORD_BYTES):
-        word = int.from_bytes(data[k : k + DIGEST_WORD_BYTES], "little")
-        acc = (acc + word * PRIME2) & UINT64
-        acc = ((acc << DIGEST_ROTATE) | (acc >> (64 - DIGEST_ROTATE))) & UINT64
-        acc = (acc * PRIME1) & UINT64
+    def word(k: int) -> int:
+        return int.from_bytes(data[k : k + DIGEST_WORD_BYTES], "little")  # short at the end: zero-padded
+
+    seed = PRIME3 ^ len(data)
+    lanes = [seed, (seed + PRIME1) & UINT64, (seed + PRIME2) & UINT64, (seed - PRIME1) & UINT64]
+    k = 0
+    while len(data) - k >= DIGEST_STRIPE_BYTES:
+        lanes = [_digest_round(lane, word(k + n * DIGEST_WORD_BYTES)) for n, lane in enumerate(lanes)]
+        k += DIGEST_STRIPE_BYTES
+    acc = sum(_rotl(lane, bits) for lane, bits in zip(lanes, (1, 7, 12, 18))) & UINT64
+    for k in range(k, len(data), DIGEST_WORD_BYTES):
+        acc = _digest_round(acc, word(k))
     acc ^= acc >> 33
     acc = (acc * PRIME2) & UINT64
     acc ^= acc >> 29
