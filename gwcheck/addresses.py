@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 import numpy as np
 
@@ -12,11 +13,11 @@ _LOW32 = 0xFFFF_FFFF
 
 
 def format_address(hi: int, lo: int) -> str:
-    """Text of one address: dotted quad for IPv4-mapped values, RFC 5952 text for IPv6."""
+    """Text of one address: dotted quad for IPv4-mapped values, RFC 5952 text for IPv6 (inet_ntop)."""
     hi, lo = int(hi), int(lo)
     if hi == IPV4_MAPPED_HI and lo >> 32 == 0xFFFF:
         return str(ipaddress.IPv4Address(lo & _LOW32))
-    return str(ipaddress.IPv6Address(hi << 64 | lo))
+    return socket.inet_ntop(socket.AF_INET6, (hi << 64 | lo).to_bytes(16, "big"))
 
 
 def parse_address(text: str) -> tuple[int, int]:

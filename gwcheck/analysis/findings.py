@@ -65,10 +65,10 @@ class Finding:
 
 def _breakdown(rows: pd.DataFrame, column: str) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for value in rows[column]:
+    for value, times in rows[column].value_counts().items():
         for name in str(value).split(","):
             if name:
-                counts[name] = counts.get(name, 0) + 1
+                counts[name] = counts.get(name, 0) + int(times)
     return dict(sorted(counts.items()))
 
 
@@ -76,7 +76,7 @@ def flow_findings(flows: pd.DataFrame) -> list[Finding]:
     """One finding per flow reason that occurs, with every flow key behind it."""
     findings = []
     totals = {"appliance": _breakdown(flows, "appliances"), "endpoint": flows["endpoint"].value_counts().to_dict(), "gwlb_node": _breakdown(flows, "gwlb_nodes")}
-    reasons = [set(r.split(",")) for r in flows["reasons"]]
+    reasons = [set(r.split(",")) for r in flows["reasons"].tolist()]
     for reason, cause in REASONS.items():
         rows = flows[np.fromiter((reason in r for r in reasons), bool, len(reasons))]
         if rows.empty:
