@@ -15,14 +15,16 @@ if TYPE_CHECKING:
     from .decode.geneve import vpce_id
     from .pipeline import analyze
     from .report.model import Report
+    from .tables.options import read_options
     from .tables.packets import iter_packet_batches, read_packets
 
-__all__ = ["Report", "__version__", "analyze", "iter_packet_batches", "read_packets", "vpce_id"]
+__all__ = ["Report", "__version__", "analyze", "iter_packet_batches", "read_options", "read_packets", "vpce_id"]
 
 _LAZY = {
     "analyze": ("gwcheck.pipeline", "analyze"),
     "Report": ("gwcheck.report.model", "Report"),
     "read_packets": ("gwcheck.tables.packets", "read_packets"),
+    "read_options": ("gwcheck.tables.options", "read_options"),
     "iter_packet_batches": ("gwcheck.tables.packets", "iter_packet_batches"),
     "vpce_id": ("gwcheck.decode.geneve", "vpce_id"),
 }

@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     decode = commands.add_parser("decode", help="decode captures into a packet table (Parquet or CSV)", description="Decode captures into the packet table, one row per packet.")
     _add_capture_arguments(decode)
-    decode.add_argument("-o", "--output", required=True, metavar="FILE", help="output file: .parquet (needs pyarrow) or .csv")
+    decode.add_argument("-o", "--output", required=True, metavar="FILE", help="output file: .parquet or .csv")
+    decode.add_argument("--options", metavar="FILE", help="also write every Geneve option (class, type, critical, length, data) to FILE, .parquet or .csv")
     decode.add_argument("--text-addresses", action="store_true", help="add outer_src, outer_dst, inner_src, inner_dst as text beside the integer columns")
 
     simulate = commands.add_parser("simulate", help="write GWLB traffic with known truth", description="Write what tcpdump on GWLB appliances would capture, and a .truth.json beside it.")
@@ -345,11 +346,18 @@ def _run_decode(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
     from .tables.export import write_table
     from .tables.packets import read_packets
 
-    if not args.output.endswith((".parquet", ".csv")):
-        raise ConfigError(f"output {args.output!r} must end in .parquet or .csv")
+    for output in filter(None, (args.output, args.options)):
+        if not output.endswith((".parquet", ".csv")):
+            raise ConfigError(f"output {output!r} must end in .parquet or .csv")
     packets = read_packets(args.captures, port=args.port)
     write_table(packets, args.output, text_addresses=args.text_addresses)
     stdout.write(f"wrote {len(packets)} packets to {args.output}\n")
+    if args.options:
+        from .tables.options import read_options
+
+        options = read_options(args.captures, port=args.port, packets=packets)
+        write_table(options, args.options)
+        stdout.write(f"wrote {len(options)} Geneve options to {args.options}\n")
     return ExitCode.OK
 
 

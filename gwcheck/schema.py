@@ -155,6 +155,7 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     Column("outer_tcp_flags", "uint8", "outer TCP flags (FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10)"),
     Column("outer_l4_payload_bytes", "uint32", "outer TCP/UDP payload length"),
     Column("outer_http_status", "uint16", "status code of an HTTP response starting the outer TCP payload, else 0"),
+    Column("geneve_offset", "uint32", "byte offset of the Geneve header within the frame, 0 when not Geneve"),
     Column("geneve_version", "uint8", "Geneve version (RFC 8926 3.4: 0)"),
     Column("geneve_opt_len_bytes", "uint16", "total length of the Geneve options"),
     Column("geneve_oam", "bool", "O flag: control packet"),

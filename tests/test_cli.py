@@ -205,10 +205,14 @@ def test_decode_csv_with_text_addresses(tmp_path: Path) -> None:
 def test_decode_parquet(tmp_path: Path) -> None:
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
-    code, _, _ = run("decode", HEALTHY, "--output", tmp_path / "packets.parquet")
+    code, out, _ = run("decode", HEALTHY, "--output", tmp_path / "packets.parquet", "--options", tmp_path / "options.csv")
     assert code == ExitCode.OK
     table = pd.read_parquet(tmp_path / "packets.parquet")
     assert len(table) == TRUTH["packets"] and "outer_src" not in table
+    options = pd.read_csv(tmp_path / "options.csv")
+    geneve = table[table["kind"] == "geneve"]
+    assert len(options) == 3 * len(geneve) and f"wrote {len(options)} Geneve options" in out
+    assert (options["option_class"] == 0x0108).all() and list(options["aws_option"][:3]) == ["endpoint_id", "attachment_id", "flow_cookie"]
 
 
 # --- simulate ---------------------------------------------------------------------------------------------

@@ -136,3 +136,22 @@ def parse_geneve(buf, p, end):
 def vpce_id(endpoint_id: int) -> str:
     """Render an endpoint ID the way AWS names the endpoint: ``vpce-`` and 17 lowercase hex digits."""
     return f"vpce-{int(endpoint_id):017x}"
+
+
+@jit
+def walk_options(buf, option_starts, counts, option_class, option_type, length, data_start):
+    """Fill one row per option of each packet: ``counts[i]`` options from ``option_starts[i]`` (RFC 8926 3.5).
+
+    The counts come from the decoder, which has already checked that these options lie inside the packet.
+    """
+    k = 0
+    for i in range(option_starts.shape[0]):
+        q = option_starts[i]
+        for _ in range(counts[i]):
+            option_class[k] = u16be(buf, q)
+            option_type[k] = buf[q + 2]
+            size = (buf[q + 3] & OPTION_LENGTH_MASK) * 4
+            length[k] = size
+            data_start[k] = q + OPTION_HEADER_BYTES
+            q += OPTION_HEADER_BYTES + size
+            k += 1

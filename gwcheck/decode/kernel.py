@@ -73,6 +73,7 @@ AWS_ATTACHMENT_ID = ROWS["aws_attachment_id"][1]
 AWS_FLOW_COOKIE = ROWS["aws_flow_cookie"][1]
 GWLB_SHAPE = ROWS["gwlb_shape"][1]
 ENCAP_OVERHEAD_BYTES = ROWS["encap_overhead_bytes"][1]
+GENEVE_OFFSET = ROWS["geneve_offset"][1]
 INNER_OFFSET = ROWS["inner_offset"][1]
 INNER_IP_VERSION = ROWS["inner_ip_version"][1]
 INNER_SRC_HI = ROWS["inner_src_hi"][1]
@@ -213,6 +214,7 @@ def _decode_geneve(buf, words, u8, u16, u32, u64, i, frame, l3, start, end, wire
     """Decode Geneve at ``start`` (payload captured to ``end``, on the wire to ``wire_end``); return the status."""
     (outcome, version, opt_len, oam, critical, protocol, vni, count,
      endpoint, attachment, cookie, shape, inner) = g.parse_geneve(buf, start, end)
+    u32[GENEVE_OFFSET, i] = start - frame
     if u8[OUTER_IP_VERSION, i] == 6:
         shape |= g.SHAPE_OUTER_IPV6
     u8[GENEVE_VERSION, i] = version

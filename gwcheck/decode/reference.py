@@ -506,6 +506,7 @@ def _tcp_mss(options: bytes) -> int:
 
 def _decode_geneve(payload: bytes, on_wire: int, start: int, outer_start: int, row: dict) -> None:
     """Decode Geneve from the UDP ``payload`` (``on_wire`` bytes on the wire) at byte ``start`` of the frame."""
+    row["geneve_offset"] = start
     if len(payload) < GENEVE_HEADER_BYTES:
         raise _Stop(DecodeStatus.TRUNCATED_GENEVE)
     geneve = _header(GeneveHeader, payload)
