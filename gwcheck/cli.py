@@ -318,7 +318,7 @@ def _run_analyze(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
         from .errors import ConfigError
 
         raise ConfigError("--format html writes a file: give -o FILE, e.g. -o report.html")
-    report = _analyze(args)
+    report = _analyze(args, sys.stderr)  # main() points sys.stderr at its stderr
     document = {"gwcheck_version": __version__, **report.to_dict()}
     with _output(args.output, stdout) as out:
         if args.format == "json":
@@ -414,7 +414,8 @@ def _run_validate(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
     if not policy.checks:
         raise ConfigError("no checks to run: give --policy FILE or check options such as --max-latency-p99 2ms")
     started = time.monotonic()
-    report = analyze(args.captures, **policy.analyze_arguments())
+    with _progress_bar(sys.stderr) as progress:  # main() points sys.stderr at its stderr
+        report = analyze(args.captures, progress=progress, **policy.analyze_arguments())
     results = run_checks(report, policy)
     elapsed_s = time.monotonic() - started
     passed = all(r.passed for r in results)
