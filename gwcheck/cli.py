@@ -147,8 +147,6 @@ def _check_name(text: str) -> str:
 
 
 def _add_validate_parser(commands: argparse._SubParsersAction) -> None:
-    from .report.validate import ANALYSIS_CHECKS, CHECKS, KINDS
-
     validate = commands.add_parser(
         "validate",
         help="check captures against thresholds: exit 0 when every check passes, 1 when any fails",
@@ -159,20 +157,14 @@ def _add_validate_parser(commands: argparse._SubParsersAction) -> None:
     _add_analysis_arguments(validate)
     # None marks a setting not given here, so that the policy's [analysis] table, or analyze()'s default, applies.
     validate.set_defaults(port=None, window=None, stickiness=None, tcp_idle_timeout=None, udp_idle_timeout=None, max_imbalance=None)
-    validate.add_argument("--policy", metavar="FILE", help="TOML file of checks and [analysis] settings; options given here override it")
-    validate.add_argument("--skip", action="append", default=[], type=_check_name, metavar="CHECK", help="do not run CHECK even when the policy sets it (repeatable)")
     validate.add_argument("--format", choices=("text", "json"), default="text", help="results format (default: text)")
     validate.add_argument("-o", "--output", metavar="FILE", help="write the results to FILE instead of standard output")
     validate.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML to FILE, one test case per check")
-    checks = validate.add_argument_group("checks", "each runs only when set here or in the policy (--expect-appliances and --max-imbalance too); durations take us, ms or s, rates a percentage or a fraction")
-    for check in CHECKS:
-        if check.name in ANALYSIS_CHECKS:  # added by _add_analysis_arguments
-            continue
-        kind, text = KINDS[check.kind], check.help.replace("%", "%%")
-        if kind.compare == "none":
-            checks.add_argument(check.option, action="store_true", default=None, help=text)
-        else:
-            checks.add_argument(check.option, type=_config_type(kind.parse), metavar=kind.metavar, help=text)
+    _add_check_arguments(
+        validate,
+        "each runs only when set here or in the policy (--expect-appliances and --max-imbalance too); "
+        "durations take us, ms or s, rates a percentage or a fraction",
+    )
 
 
 def _seconds(text: str) -> float:
@@ -192,13 +184,13 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_check_arguments(parser: argparse.ArgumentParser, description: str) -> None:
     """The threshold options of ``gwcheck validate`` (one per check of ``report.validate.CHECKS``), with --policy and --skip."""
     from .report.validate import ANALYSIS_CHECKS, CHECKS, KINDS
 
     parser.add_argument("--policy", metavar="FILE", help="TOML file of checks and [analysis] settings; options given here override it")
     parser.add_argument("--skip", action="append", default=[], type=_check_name, metavar="CHECK", help="do not run CHECK even when the policy sets it (repeatable)")
-    checks = parser.add_argument_group("checks", "as for gwcheck validate: each runs only when set here or in the policy (--expect-appliances and --max-imbalance too)")
+    checks = parser.add_argument_group("checks", description)
     for check in CHECKS:
         if check.name in ANALYSIS_CHECKS:  # added by _add_analysis_arguments
             continue
@@ -231,7 +223,7 @@ def _add_live_parser(commands: argparse._SubParsersAction) -> None:
     _add_analysis_arguments(live)
     # None marks a setting not given here, so that the policy's [analysis] table, or analyze()'s default, applies.
     live.set_defaults(window=None, stickiness=None, tcp_idle_timeout=None, udp_idle_timeout=None, max_imbalance=None)
-    _add_check_arguments(live)
+    _add_check_arguments(live, "as for gwcheck validate: each runs only when set here or in the policy (--expect-appliances and --max-imbalance too)")
 
 
 # (flag, type, default, metavar, help) of the simulator's fault options; each maps to the Scenario field of its name.
@@ -398,19 +390,26 @@ def _run_simulate(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
     return ExitCode.OK
 
 
+def _policy(args: argparse.Namespace):
+    """The checks and analysis settings of --policy, overridden by the options given on the command line."""
+    from .report.validate import ANALYSIS_KEYS, CHECKS, Policy, load_policy
+
+    given = Policy(
+        checks={c.name: getattr(args, c.name) for c in CHECKS if getattr(args, c.name) is not None},
+        analysis={key: getattr(args, key) for key in ANALYSIS_KEYS if getattr(args, key) not in (None, [])},
+    )
+    return (load_policy(args.policy) if args.policy else Policy()).updated(given).without(set(args.skip))
+
+
 def _run_validate(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
     import time
 
     from .errors import ConfigError
     from .pipeline import analyze
     from .report.junit import write_junit
-    from .report.validate import ANALYSIS_KEYS, CHECKS, Policy, load_policy, render_checks, run_checks, verdict_line
+    from .report.validate import render_checks, run_checks, verdict_line
 
-    given = Policy(
-        checks={c.name: getattr(args, c.name) for c in CHECKS if getattr(args, c.name) is not None},
-        analysis={key: getattr(args, key) for key in ANALYSIS_KEYS if getattr(args, key) not in (None, [])},
-    )
-    policy = (load_policy(args.policy) if args.policy else Policy()).updated(given).without(set(args.skip))
+    policy = _policy(args)
     if not policy.checks:
         raise ConfigError("no checks to run: give --policy FILE or check options such as --max-latency-p99 2ms")
     started = time.monotonic()
@@ -447,14 +446,10 @@ def _run_live(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
     from .live import AccumulatingAnalysis, LiveSession
     from .live.view import StatusLines, TerminalView
     from .report.terminal import is_terminal, render
-    from .report.validate import ANALYSIS_KEYS, CHECKS, Policy, load_policy, render_checks, run_checks, verdict_line
+    from .report.validate import render_checks, run_checks, verdict_line
 
     stderr = sys.stderr  # main() points it at its stderr
-    given = Policy(
-        checks={c.name: getattr(args, c.name) for c in CHECKS if getattr(args, c.name) is not None},
-        analysis={key: getattr(args, key) for key in ANALYSIS_KEYS if getattr(args, key) not in (None, [])},
-    )
-    policy = (load_policy(args.policy) if args.policy else Policy()).updated(given).without(set(args.skip))
+    policy = _policy(args)
     settings = policy.analyze_arguments()
     port = settings.setdefault("port", GENEVE_PORT)
     capture = CaptureProcess(args.interface, capture_filter(port, args.health_check_port), args.backend)

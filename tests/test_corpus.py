@@ -21,7 +21,7 @@ import gwcheck
 from gwcheck.errors import CaptureDamageWarning
 from gwcheck.schema import DecodeStatus, PacketKind
 
-from conftest import CORPUS, corpus_id
+from conftest import corpus_id
 
 pytestmark = pytest.mark.corpus
 

@@ -99,7 +99,6 @@ def build_flows(
     flows["server_hi"] = np.where(client_is_a, b[0], a[0])
     flows["server_lo"] = np.where(client_is_a, b[1], a[1])
     flows["server_port"] = np.where(client_is_a, b[2], a[2])
-    ts = t["ts_ns"].to_numpy()
     flows["first_ns"] = by_flow["ts_ns"].min().to_numpy()
     flows["last_ns"] = by_flow["ts_ns"].max().to_numpy()
     size = t["inner_ip_len_bytes"].to_numpy().astype(np.int64)
