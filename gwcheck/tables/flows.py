@@ -29,12 +29,21 @@ GWLB_MAX_INNER_BYTES = 8500  # GWLB drops larger packets (gwlb.md, MTU)
 OUTER_MF = int(FragmentFlags.MF)
 
 
+#: The leg columns a transit keeps: what the flow table and the handshake times are built from.
+TRANSIT_COLUMNS = (
+    "ts_ns", "file_code", "direction", "appliance", "gwlb_node", "peer", "pairing", "outer_sport", "outer_frag",
+    "aws_endpoint_id", "aws_flow_cookie", "inner_proto", "inner_src_hi", "inner_src_lo", "inner_dst_hi",
+    "inner_dst_lo", "inner_sport", "inner_dport", "inner_tcp_flags", "inner_tcp_mss", "inner_ip_len_bytes",
+    "inner_l4_payload_bytes", "inner_icmp_type",
+)
+
+
 def build_transits(legs: pd.DataFrame, stickiness: str = "5-tuple") -> pd.DataFrame:
     """The transits of ``legs`` with their flow key; adds a ``flow`` column (the flow's row) to ``legs`` too."""
     direction = legs["direction"].to_numpy()
     peer = legs["peer"].to_numpy()
     is_transit = (direction == Direction.INGRESS) | ((direction == Direction.EGRESS) & (peer == NO_PEER))
-    t = legs[is_transit].copy()
+    t = legs.loc[is_transit, [c for c in TRANSIT_COLUMNS if c in legs]]  # only what flows need: no copy of every leg column
     t["leg"] = np.flatnonzero(is_transit)
     proto = t["inner_proto"].to_numpy()
     with_ports = (stickiness == "5-tuple") & ~np.isin(proto, list(PORTLESS_PROTOCOLS))
@@ -48,13 +57,15 @@ def build_transits(legs: pd.DataFrame, stickiness: str = "5-tuple") -> pd.DataFr
     t["sender_is_a"] = src_first
     t["key_proto"] = proto if stickiness != "2-tuple" else np.zeros_like(proto)
     keys = ["aws_endpoint_id", "key_proto", "a_hi", "a_lo", "a_port", "b_hi", "b_lo", "b_port"]
-    t["flow"] = t.groupby(keys, sort=True).ngroup().to_numpy()
+    flow = t.groupby(keys, sort=True).ngroup().to_numpy()
+    t["flow"] = flow
     flow_of_leg = np.full(len(legs), -1, np.int64)
-    flow_of_leg[t["leg"].to_numpy()] = t["flow"].to_numpy()
+    flow_of_leg[t["leg"].to_numpy()] = flow
     paired = peer >= 0
     flow_of_leg[paired & (direction == Direction.EGRESS)] = flow_of_leg[peer[paired & (direction == Direction.EGRESS)]]
     legs["flow"] = flow_of_leg
-    return t.sort_values(["flow", "ts_ns"], kind="stable").reset_index(drop=True)
+    order = np.lexsort((t["ts_ns"].to_numpy(), flow))  # a stable sort: legs are in capture order already
+    return t.take(order).reset_index(drop=True)
 
 
 def build_flows(
