@@ -79,7 +79,7 @@ def health_by_appliance(probes: pd.DataFrame, appliances: list[str]) -> pd.DataF
                 "unanswered": int((~mine["answered"]).sum()),
                 "healthy": int(mine["healthy"].sum()),
                 "failed": int((~mine["healthy"]).sum()),
-                "interval_s": float(intervals.median() / NS_PER_SECOND) if len(intervals) else None,
+                "interval_s": float(intervals.median() / NS_PER_SECOND) if len(intervals) else float("nan"),
             }
         )
     return pd.DataFrame(rows).set_index("appliance") if rows else pd.DataFrame()
