@@ -18,40 +18,39 @@ def spread(legs: pd.DataFrame, column: str, labels: list[str] | None = None) -> 
     ingress legs by their pairing; ``flows`` the distinct flows with a leg there.
     """
     values = legs[column].to_numpy()
-    direction = legs["direction"].to_numpy()
-    pairing = legs["pairing"].cat.codes.to_numpy()
+    known = values >= 0 if np.issubdtype(values.dtype, np.signedinteger) else np.ones(len(values), bool)
+    keys, code = np.unique(values[known], return_inverse=True)  # few places: appliances, nodes, endpoints
+    code = code.reshape(-1)
+    direction = legs["direction"].to_numpy()[known]
+    pairing = legs["pairing"].cat.codes.to_numpy()[known]
     ingress = direction == Direction.INGRESS
-    frame = pd.DataFrame(
-        {
-            "key": values,
-            "in": ingress,
-            "out": direction == Direction.EGRESS,
-            "returned": ingress & (pairing == Pairing.PAIRED),
-            "not_returned": ingress & (pairing == Pairing.NOT_RETURNED),
-            "in_flight": ingress & (pairing == Pairing.IN_FLIGHT),
-            "originated": pairing == Pairing.ORIGINATED,
-            "bytes_in": np.where(ingress, legs["inner_ip_len_bytes"].to_numpy(), 0).astype(np.int64),
-            "flow": legs["flow"].to_numpy(),
-            "latency_ns": np.where(ingress & (pairing == Pairing.PAIRED), legs["latency_ns"].to_numpy(), -1),
-        }
-    )
-    frame = frame[frame["key"] >= 0] if np.issubdtype(values.dtype, np.signedinteger) else frame
-    grouped = frame.groupby("key", sort=True)
+    paired_in = ingress & (pairing == Pairing.PAIRED)
+
+    def count(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(code[mask], weights=None if weights is None else weights[mask], minlength=len(keys)).astype(np.int64)
+
+    flow = legs["flow"].to_numpy()[known]
+    with_flow = flow >= 0
+    distinct = np.unique(code[with_flow].astype(np.int64) * (int(flow.max(initial=0)) + 1) + flow[with_flow])
     out = pd.DataFrame(
         {
-            "packets_in": grouped["in"].sum(),
-            "packets_out": grouped["out"].sum(),
-            "returned": grouped["returned"].sum(),
-            "not_returned": grouped["not_returned"].sum(),
-            "in_flight": grouped["in_flight"].sum(),
-            "originated": grouped["originated"].sum(),
-            "bytes_in": grouped["bytes_in"].sum(),
-            "flows": grouped["flow"].nunique(),
-        }
-    ).astype(np.int64)
-    latency = {key: latency_summary_us(group.to_numpy()[group.to_numpy() >= 0]) for key, group in grouped["latency_ns"]}
+            "packets_in": count(ingress),
+            "packets_out": count(direction == Direction.EGRESS),
+            "returned": count(paired_in),
+            "not_returned": count(ingress & (pairing == Pairing.NOT_RETURNED)),
+            "in_flight": count(ingress & (pairing == Pairing.IN_FLIGHT)),
+            "originated": count(pairing == Pairing.ORIGINATED),
+            "bytes_in": count(ingress, legs["inner_ip_len_bytes"].to_numpy()[known].astype(np.int64)),
+            "flows": np.bincount(distinct // (int(flow.max(initial=0)) + 1), minlength=len(keys)).astype(np.int64),
+        },
+        index=keys,
+    )
+    paired_code, paired_ns = code[paired_in], legs["latency_ns"].to_numpy()[known][paired_in]
+    order = np.argsort(paired_code, kind="stable")
+    bounds = np.searchsorted(paired_code[order], np.arange(len(keys) + 1))
+    latency = [latency_summary_us(paired_ns[order[a:b]]) for a, b in zip(bounds, bounds[1:])]
     for stat in ("p50", "p99", "max"):
-        out[f"latency_{stat}_us"] = [latency[key][stat] for key in out.index]
+        out[f"latency_{stat}_us"] = [summary[stat] for summary in latency]
     for name in ("packets_in", "bytes_in", "flows"):
         total = out[name].sum()
         out[f"{name}_share"] = out[name] / total if total else 0.0
@@ -92,7 +91,7 @@ def new_flows_per_second(flows: pd.DataFrame) -> pd.DataFrame:
     """Per appliance (of the flow's first packet) and second: flows that started."""
     if flows.empty:
         return pd.DataFrame(columns=["appliance", "second", "new_flows"])
-    first_appliance = flows["appliances"].str.split(",").str[0]
+    first_appliance = [names.split(",", 1)[0] for names in flows["appliances"].tolist()]
     frame = pd.DataFrame({"appliance": first_appliance, "second": flows["first_ns"] // NS_PER_SECOND})
     return frame.groupby(["appliance", "second"]).size().rename("new_flows").reset_index()
 
