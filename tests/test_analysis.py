@@ -165,3 +165,20 @@ def test_report_json_is_plain_and_versioned(tmp_path: Path) -> None:
     assert document["healthy"] is False
     assert {"summary", "appliances", "endpoints", "latency_us", "distribution", "findings", "symmetry"} <= set(document)
     assert all(f["cause"] for f in document["findings"])
+
+
+def test_roles_from_a_sample_fall_back_when_an_address_appears_late(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gwcheck.tables.roles as roles_module
+
+    early, late = tmp_path / "early.pcap", tmp_path / "late.pcap"
+    simulate(Scenario(seed=1, flows=20, appliances=2), early)
+    simulate(Scenario(seed=2, flows=20, appliances=3, start_ns=Scenario().start_ns + 60 * 10**9), late)
+    joined = tmp_path / "joined.pcap"
+    joined.write_bytes(early.read_bytes() + late.read_bytes()[24:])  # one pcap: the third appliance starts late
+    monkeypatch.setattr(roles_module, "SAMPLE_PER_FILE", 50)
+    sampled = gwcheck.analyze(joined)
+    monkeypatch.setattr(roles_module, "SAMPLE_PER_FILE", 10**9)
+    full = gwcheck.analyze(joined)
+    assert sampled.roles.appliance_names() == full.roles.appliance_names() == ["10.0.0.100", "10.0.1.101", "10.0.2.102"]
+    assert sampled.roles.gwlb_node_names() == full.roles.gwlb_node_names()
+    assert "unknown_roles" not in {f.kind for f in sampled.findings}

@@ -9,8 +9,9 @@ import pandas as pd
 
 from ..addresses import format_address, parse_address
 from ..errors import ConfigError
-from .grouping import group_sort
+from .grouping import group_sort, hash_columns
 
+SAMPLE_PER_FILE = 100_000  # Geneve packets per file that role votes start from
 GWLB_TTL = 255  # GWLB's own legs (seen on AWS)
 GWLB_IP_ID = 0
 
@@ -75,6 +76,13 @@ def infer_roles(
         return _stated(src, dst, set(appliances), set(gwlb_nodes))
     if len(geneve) == 0:
         return Roles((), (), METHOD_NONE)
+    sample = _sample(geneve["file"].cat.codes.to_numpy())
+    if sample is not None:  # a packet and its return copy are microseconds apart: each file's start has pairs
+        votes = _pair_votes(geneve.iloc[sample], src[sample], dst[sample])
+        if votes:
+            roles = _from_votes(votes, METHOD_PAIRED, "leg_pairs")
+            if _covers(roles, src, dst):
+                return roles
     votes = _pair_votes(geneve, src, dst)
     if votes:
         return _from_votes(votes, METHOD_PAIRED, "leg_pairs")
@@ -84,6 +92,27 @@ def infer_roles(
         return _from_votes(votes, METHOD_GWLB_FIELDS, "gwlb_field_packets")
     destinations = {(int(h), int(l)) for h, l in np.unique(dst, axis=0)}
     return Roles((), tuple(sorted(destinations)), "no pairs and no GWLB fields: destinations taken as appliances")
+
+
+def _sample(files: np.ndarray) -> np.ndarray | None:
+    """The first ``SAMPLE_PER_FILE`` Geneve packets of each file, or None when there are not many more."""
+    if len(files) <= 2 * SAMPLE_PER_FILE:
+        return None
+    rows = [np.flatnonzero(files == code)[:SAMPLE_PER_FILE] for code in np.unique(files)]
+    return np.sort(np.concatenate(rows))
+
+
+def _address_keys(addresses: np.ndarray) -> np.ndarray:
+    return hash_columns([addresses[:, 0], addresses[:, 1]])
+
+
+def _covers(roles: Roles, src: np.ndarray, dst: np.ndarray) -> bool:
+    """Whether every outer address of the Geneve packets got a role (else the sample missed one)."""
+    known = list(roles.gwlb_nodes + roles.appliances)
+    if not known:
+        return False
+    named = set(_address_keys(np.array(known, dtype=np.uint64)).tolist())
+    return all(set(pd.unique(_address_keys(side)).tolist()) <= named for side in (src, dst))
 
 
 def _pairs(frame: pd.DataFrame, prefix: str) -> np.ndarray:
