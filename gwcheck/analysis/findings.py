@@ -24,6 +24,10 @@ FLOW_SEVERITY = {
     "idle_gap": "warning",
 }
 EXAMPLE_KEYS = 5
+FINDING_COLUMNS = [
+    "key", "appliances", "gwlb_nodes", "endpoint", "not_returned", "stale_cookie_legs", "wrong_cookie_legs",
+    "modified_option_legs", "over_mtu_packets", "fragmented_legs", "max_gap_s",
+]
 #: What each flow reason means, as the end of "N of M flows ...".
 REASON_PHRASES = {
     "originated": "were originated by an appliance",
@@ -77,8 +81,10 @@ def flow_findings(flows: pd.DataFrame) -> list[Finding]:
     findings = []
     totals = {"appliance": _breakdown(flows, "appliances"), "endpoint": flows["endpoint"].value_counts().to_dict(), "gwlb_node": _breakdown(flows, "gwlb_nodes")}
     reasons = [set(r.split(",")) for r in flows["reasons"].tolist()]
+    faulty = flows.loc[[bool(r - {""}) for r in reasons], FINDING_COLUMNS]  # the few columns findings read, of faulty flows
+    reasons = [r for r in reasons if r - {""}]
     for reason, cause in REASONS.items():
-        rows = flows[np.fromiter((reason in r for r in reasons), bool, len(reasons))]
+        rows = faulty[np.fromiter((reason in r for r in reasons), bool, len(reasons))]
         if rows.empty:
             continue
         detail = _detail(reason, rows)
