@@ -19,8 +19,8 @@ def spread(legs: pd.DataFrame, column: str, labels: list[str] | None = None) -> 
     """
     values = legs[column].to_numpy()
     known = values >= 0 if np.issubdtype(values.dtype, np.signedinteger) else np.ones(len(values), bool)
-    keys, code = np.unique(values[known], return_inverse=True)  # few places: appliances, nodes, endpoints
-    code = code.reshape(-1)
+    code, keys = pd.factorize(values[known], sort=True)  # few places: appliances, nodes, endpoints (a hash, no sort)
+    keys = np.asarray(keys)
     direction = legs["direction"].to_numpy()[known]
     pairing = legs["pairing"].cat.codes.to_numpy()[known]
     ingress = direction == Direction.INGRESS
