@@ -12,7 +12,7 @@ from .addresses import format_addresses
 from .analysis import distribution as dist
 from .analysis.findings import Finding, flow_findings, sort_findings
 from .analysis.health import health_by_appliance, health_checks
-from .analysis.latency import handshake_rtts, latency_by, latency_over_time, overall_latency
+from .analysis.latency import handshake_rtts, latency_by, latency_over_time, overall_latency, paired_ingress
 from .analysis.summary import capture_summary
 from .analysis.symmetry import classify_flows
 from .decode.geneve import GENEVE_PORT, vpce_id
@@ -71,9 +71,15 @@ def analyze(
     flows = _describe_flows(flows).join(classify_flows(flows))
     handshakes = handshake_rtts(transits)
     flows = flows.join(handshakes)
-    appliance_table = dist.spread(legs, "appliance", appliance_names)
-    node_table = dist.spread(legs, "gwlb_node", node_names)
-    endpoint_table = dist.spread(legs, "aws_endpoint_id")
+    paired = paired_ingress(legs)
+    latency = {
+        "appliance": latency_by(paired, "appliance", appliance_names),
+        "gwlb_node": latency_by(paired, "gwlb_node", node_names),
+        "aws_endpoint_id": latency_by(paired, "aws_endpoint_id"),
+    }
+    appliance_table = dist.spread(legs, "appliance", latency["appliance"], appliance_names)
+    node_table = dist.spread(legs, "gwlb_node", latency["gwlb_node"], node_names)
+    endpoint_table = dist.spread(legs, "aws_endpoint_id", latency["aws_endpoint_id"])
     endpoint_table.index = [vpce_id(e) for e in endpoint_table.index]
     endpoint_table.index.name = "endpoint"
     probes = health_checks(packets, roles)
@@ -91,16 +97,16 @@ def analyze(
         endpoints=endpoint_table,
         health_checks=probes,
         appliance_health=appliance_health,
-        latency_over_time=latency_over_time(legs, appliance_names),
+        latency_over_time=latency_over_time(paired, appliance_names),
         handshakes=handshakes,
         new_flows=dist.new_flows_per_second(flows),
         roles=roles,
         summary=capture_summary(packets, roles),
         latency={
-            "overall": overall_latency(legs),
-            "by_appliance": latency_by(legs, "appliance", appliance_names).to_dict(orient="index"),
-            "by_endpoint": {vpce_id(k): v for k, v in latency_by(legs, "aws_endpoint_id").to_dict(orient="index").items()},
-            "by_gwlb_node": latency_by(legs, "gwlb_node", node_names).to_dict(orient="index"),
+            "overall": overall_latency(paired),
+            "by_appliance": latency["appliance"].to_dict(orient="index"),
+            "by_endpoint": {vpce_id(k): v for k, v in latency["aws_endpoint_id"].to_dict(orient="index").items()},
+            "by_gwlb_node": latency["gwlb_node"].to_dict(orient="index"),
             "handshake": {
                 "server_rtt_us": _describe_series(handshakes["server_rtt_us"]),
                 "client_rtt_us": _describe_series(handshakes["client_rtt_us"]),

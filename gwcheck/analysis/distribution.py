@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..summaries import latency_summary_us
 from ..tables.legs import Direction, Pairing
 
 NS_PER_SECOND = 1_000_000_000
 
 
-def spread(legs: pd.DataFrame, column: str, labels: list[str] | None = None) -> pd.DataFrame:
+def spread(legs: pd.DataFrame, column: str, latency: pd.DataFrame, labels: list[str] | None = None) -> pd.DataFrame:
     """Per value of ``column`` (appliance, gwlb_node or aws_endpoint_id): legs, flows, bytes, returns, latency, shares.
 
     ``packets_in`` counts ingress legs, ``packets_out`` egress legs; ``returned`` and ``not_returned`` count
-    ingress legs by their pairing; ``flows`` the distinct flows with a leg there.
+    ingress legs by their pairing; ``flows`` the distinct flows with a leg there.  ``latency`` is
+    ``analysis.latency.latency_by`` of the same column, whose p50, p99 and max the table repeats.
     """
     values = legs[column].to_numpy()
     known = values >= 0 if np.issubdtype(values.dtype, np.signedinteger) else np.ones(len(values), bool)
@@ -31,7 +31,8 @@ def spread(legs: pd.DataFrame, column: str, labels: list[str] | None = None) -> 
 
     flow = legs["flow"].to_numpy()[known]
     with_flow = flow >= 0
-    distinct = np.unique(code[with_flow].astype(np.int64) * (int(flow.max(initial=0)) + 1) + flow[with_flow])
+    stride = int(flow.max(initial=0)) + 1
+    distinct = np.unique(code[with_flow].astype(np.int64) * stride + flow[with_flow])
     out = pd.DataFrame(
         {
             "packets_in": count(ingress),
@@ -41,22 +42,17 @@ def spread(legs: pd.DataFrame, column: str, labels: list[str] | None = None) -> 
             "in_flight": count(ingress & (pairing == Pairing.IN_FLIGHT)),
             "originated": count(pairing == Pairing.ORIGINATED),
             "bytes_in": count(ingress, legs["inner_ip_len_bytes"].to_numpy()[known].astype(np.int64)),
-            "flows": np.bincount(distinct // (int(flow.max(initial=0)) + 1), minlength=len(keys)).astype(np.int64),
+            "flows": np.bincount(distinct // stride, minlength=len(keys)).astype(np.int64),
         },
-        index=keys,
+        index=[labels[int(k)] for k in keys] if labels is not None else keys,
     )
-    paired_code, paired_ns = code[paired_in], legs["latency_ns"].to_numpy()[known][paired_in]
-    order = np.argsort(paired_code, kind="stable")
-    bounds = np.searchsorted(paired_code[order], np.arange(len(keys) + 1))
-    latency = [latency_summary_us(paired_ns[order[a:b]]) for a, b in zip(bounds, bounds[1:])]
+    place_latency = latency.reindex(out.index)
     for stat in ("p50", "p99", "max"):
-        out[f"latency_{stat}_us"] = [summary[stat] for summary in latency]
+        out[f"latency_{stat}_us"] = place_latency[stat] if stat in place_latency else np.nan
     for name in ("packets_in", "bytes_in", "flows"):
         total = out[name].sum()
         out[f"{name}_share"] = out[name] / total if total else 0.0
     out["returned_share"] = np.where(out["packets_in"] > 0, out["returned"] / out["packets_in"].where(out["packets_in"] > 0, 1), np.nan)
-    if labels is not None:
-        out.index = [labels[int(k)] for k in out.index]
     out.index.name = column
     return out
 

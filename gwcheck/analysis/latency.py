@@ -17,9 +17,11 @@ def paired_ingress(legs: pd.DataFrame) -> pd.DataFrame:
     return legs.loc[mask, ["ts_ns", "latency_ns", "appliance", "gwlb_node", "aws_endpoint_id"]]
 
 
-def latency_by(legs: pd.DataFrame, column: str, names: list[str] | None = None) -> pd.DataFrame:
-    """Latency summary (count, min, p50, p90, p99, p99.9, max, mean in microseconds) per value of ``column``."""
-    paired = paired_ingress(legs)
+def latency_by(paired: pd.DataFrame, column: str, names: list[str] | None = None) -> pd.DataFrame:
+    """Latency summary (count, min, p50, p90, p99, p99.9, max, mean in microseconds) per value of ``column``.
+
+    ``paired`` is ``paired_ingress(legs)``, selected once by the caller for every summary it makes.
+    """
     rows = {}
     for value, group in paired["latency_ns"].groupby(paired[column].to_numpy(), sort=True):
         label = names[int(value)] if names is not None and int(value) >= 0 else value
@@ -29,13 +31,13 @@ def latency_by(legs: pd.DataFrame, column: str, names: list[str] | None = None) 
     return frame
 
 
-def overall_latency(legs: pd.DataFrame) -> dict:
-    return latency_summary_us(paired_ingress(legs)["latency_ns"].to_numpy())
+def overall_latency(paired: pd.DataFrame) -> dict:
+    """The latency summary of every dwell time in ``paired`` (``paired_ingress(legs)``)."""
+    return latency_summary_us(paired["latency_ns"].to_numpy())
 
 
-def latency_over_time(legs: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """Per appliance and second of its capture: packets returned, p50 and p99 dwell time in microseconds."""
-    paired = paired_ingress(legs)
+def latency_over_time(paired: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Per appliance and second of its capture (``paired`` from ``paired_ingress``): packets returned, p50 and p99 dwell time in microseconds."""
     if paired.empty:
         return pd.DataFrame(columns=["appliance", "second", "count", "p50_us", "p99_us"])
     frame = pd.DataFrame(
