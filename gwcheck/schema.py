@@ -14,6 +14,12 @@ from typing import NamedTuple
 import numpy as np
 
 
+#: Time units: timestamps are integer nanoseconds everywhere.
+NS_PER_US = 1_000
+NS_PER_MS = 1_000_000
+NS_PER_SECOND = 1_000_000_000
+
+
 class DecodeStatus(enum.IntEnum):
     """How far a packet decoded: ok, truncated at a named layer, or malformed with a reason."""
 

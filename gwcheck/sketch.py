@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from .summaries import NS_PER_US, PERCENTILES
+from .schema import NS_PER_US
+from .summaries import PERCENTILES
 
 DEFAULT_RELATIVE_ACCURACY = 0.01
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .schema import NS_PER_US
+
 #: Percentiles gwcheck reports, with the key each has in summaries.
 PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
-NS_PER_US = 1000.0
 
 
 def latency_summary_us(latency_ns: np.ndarray) -> dict[str, float | int | None]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..schema import NS_PER_SECOND
 from ..tables.legs import Direction, Pairing
-
-NS_PER_SECOND = 1_000_000_000
 
 
 def spread(legs: pd.DataFrame, column: str, latency: pd.DataFrame, labels: list[str] | None = None) -> pd.DataFrame:

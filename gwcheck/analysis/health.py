@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..schema import NS_PER_SECOND
 from ..tables.roles import Roles, role_index
 
 TCP_SYN, TCP_ACK, TCP_RST = 0x02, 0x10, 0x04
 HTTP_OK = 200
-NS_PER_SECOND = 1_000_000_000
 
 
 def health_checks(packets: pd.DataFrame, roles: Roles) -> pd.DataFrame:

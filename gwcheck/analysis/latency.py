@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..summaries import NS_PER_US, latency_summary_us
+from ..schema import NS_PER_SECOND, NS_PER_US
+from ..summaries import latency_summary_us
 from ..tables.legs import NO_PEER, Direction
 
-NS_PER_SECOND = 1_000_000_000
 TCP_SYN, TCP_ACK = 0x02, 0x10
 
 

@@ -7,10 +7,8 @@ import pandas as pd
 
 from ..addresses import format_address
 from ..decode.geneve import vpce_id
-from ..schema import GwlbShape
+from ..schema import NS_PER_SECOND, GwlbShape
 from ..tables.roles import Roles
-
-NS_PER_SECOND = 1_000_000_000
 
 
 def capture_summary(packets: pd.DataFrame, roles: Roles) -> dict:

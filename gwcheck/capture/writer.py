@@ -7,6 +7,7 @@ import os
 import struct
 from typing import BinaryIO
 
+from ..schema import NS_PER_SECOND
 from .pcap import MAGIC_MICROSECONDS, MAGIC_NANOSECONDS, MAX_RECORD_BYTES
 from .pcapng import (
     BLOCK_ENHANCED_PACKET,
@@ -19,8 +20,6 @@ from .pcapng import (
     OPTION_IF_TSOFFSET,
     OPTION_IF_TSRESOL,
 )
-
-NS_PER_SECOND = 1_000_000_000
 
 
 def _open(target: str | os.PathLike | BinaryIO, compress: bool) -> tuple[BinaryIO, bool]:

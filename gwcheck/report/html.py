@@ -19,10 +19,10 @@ import pandas as pd
 from .._version import __version__
 from ..analysis.findings import FLOW_SEVERITY, SEVERITIES, Finding
 from ..analysis.symmetry import REASONS
+from ..schema import NS_PER_SECOND
 from . import plots
 from .model import Report
 
-NS_PER_SECOND = 1_000_000_000
 PNG_DPI = 150  # plots are drawn 8 in wide: 1200 px, shown at up to 960 px, sharp on any screen
 DISPLAY_DPI = 120
 EXAMPLE_KEYS = 3  # flow keys shown before the rest fold away (as in the text report)

@@ -21,14 +21,12 @@ from matplotlib.ticker import EngFormatter, PercentFormatter
 from ..analysis.findings import FLOW_SEVERITY
 from ..analysis.latency import paired_ingress
 from ..analysis.symmetry import REASONS
+from ..schema import NS_PER_MS, NS_PER_SECOND, NS_PER_US
 from ..tables.legs import NO_PEER, Direction
 
 if TYPE_CHECKING:
     from .model import Report
 
-NS_PER_SECOND = 1_000_000_000
-NS_PER_US = 1_000
-NS_PER_MS = 1_000_000
 WIDTH_IN = 8.0  # 800 px at 100 dpi: every figure reads at that width
 #: Appliance colours: matplotlib's tab10 with red last, since red means an error in these plots.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#d62728")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TextIO
 
+from ..schema import NS_PER_SECOND
 from .model import Report
 
-NS_PER_SECOND = 1_000_000_000
 EXAMPLES = 3
 
 

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..decode.ip import IPPROTO_TCP, IPPROTO_UDP
+from ..schema import NS_PER_US
 from . import frames as fr
 from .draws import Draws
 
@@ -24,7 +25,6 @@ QUIC_PORT = 443
 TCP_SERVER_PORTS = (443, 80, 22, 8080, 5432)
 CLIENT_TTL = 64  # inner TTL or hop limit of each side's packets
 SERVER_TTL = 128
-NS_PER_US = 1000
 RTT_US = 400.0  # median round trip between client and server
 GAP_SIGMA = 0.4  # lognormal shape of the gaps between packets
 SEGMENT_GAP_US = 20.0  # between the segments of one response

@@ -29,6 +29,7 @@ import numpy as np
 from ..capture.writer import PcapngWriter, PcapWriter
 from ..decode.ip import IPPROTO_TCP
 from ..decode.link import ETHERTYPE_IPV4, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2
+from ..schema import NS_PER_MS, NS_PER_SECOND, NS_PER_US
 from . import conversations as conv
 from . import frames as fr
 from .draws import Draws
@@ -39,9 +40,6 @@ INGRESS_TTL = 255  # GWLB's own legs (gwlb.md, "Outer headers")
 EGRESS_TTL = 2  # what the reference appliance's egress legs carry (gwlb.md)
 ATTACHMENT_ID = 0  # 0 in every real capture seen
 MODIFIED_ATTACHMENT_ID = 0x1  # what a misbehaving appliance writes instead
-NS_PER_US = 1000
-NS_PER_MS = 1_000_000
-NS_PER_S = 1_000_000_000
 FLOW_START_SHARE = 0.8  # flows start within this share of the duration, so most end inside it
 EPHEMERAL_PORTS = (1024, 65536)  # [low, high) of source ports: clients' and GWLB's
 CLIENT_IPV4_BASE = int(ipaddress.IPv4Address("10.64.0.0"))  # clients 10.64.0.1 ... (a /10: 4 million flows)
@@ -56,7 +54,7 @@ LEGS_PER_CHUNK = 1 << 14  # legs whose outer headers are packed at once
 IDLE_MARGIN_S = 30.0  # how far past the idle timeout a gap lasts
 STALE_GAP_S = (0.2, 1.0)  # [low, high) of the pause between an old flow and the new one reusing its 5-tuple
 PROBE_RTT_NS = 150_000
-PROBE_RETRANSMIT_NS = NS_PER_S  # an unanswered probe's SYN is sent once more after this
+PROBE_RETRANSMIT_NS = NS_PER_SECOND  # an unanswered probe's SYN is sent once more after this
 PROBE_STEP_NS = 1000  # between two packets one side sends back to back
 PROBE_MSS = 8961
 PROBE_NODE_TTL = 255
@@ -151,7 +149,7 @@ class Simulator:
         return (appliance + 1 + self.draws.integer(0, self.s.appliances - 1)) % self.s.appliances
 
     def _start_ns(self) -> int:
-        return int(self.draws.uniform(0.0, self.s.duration_s * FLOW_START_SHARE) * NS_PER_S)
+        return int(self.draws.uniform(0.0, self.s.duration_s * FLOW_START_SHARE) * NS_PER_SECOND)
 
     def make_flows(self) -> None:
         s, draws = self.s, self.draws
@@ -200,7 +198,7 @@ class Simulator:
     def _make_idle_gap(self, flow: Flow) -> None:
         """Silence the flow past the idle timeout before a client packet half way; GWLB then routes it as new."""
         timeout = self.s.tcp_idle_timeout_s if flow.protocol == "tcp" else self.s.udp_idle_timeout_s
-        gap = int((timeout + IDLE_MARGIN_S) * NS_PER_S)
+        gap = int((timeout + IDLE_MARGIN_S) * NS_PER_SECOND)
         resume = _next_client_packet(flow.packets, len(flow.packets) // 2)
         flow.packets.offset_ns[resume:] = [offset + gap for offset in flow.packets.offset_ns[resume:]]
         moved = self.draws.chance(0.5)
@@ -218,7 +216,7 @@ class Simulator:
             route=Route(r.endpoint, r.node, r.appliance, self._cookie(), r.sport),
             packets=self._conversation(flow.protocol, flow.ends, ""),
         )
-        gap = int(self.draws.uniform(*STALE_GAP_S) * NS_PER_S)
+        gap = int(self.draws.uniform(*STALE_GAP_S) * NS_PER_SECOND)
         flow.start_ns = old.start_ns + old.packets.offset_ns[-1] + gap
         flow.egress_options = fr.aws_options(self.endpoint_ids[old.route.endpoint], ATTACHMENT_ID, old.route.cookie)
         self.flows.append(old)
@@ -364,8 +362,8 @@ class Simulator:
         if s.health_check_interval_s <= 0:
             return []
         probes = []
-        interval = int(s.health_check_interval_s * NS_PER_S)
-        end = s.start_ns + int(s.duration_s * NS_PER_S)
+        interval = int(s.health_check_interval_s * NS_PER_SECOND)
+        end = s.start_ns + int(s.duration_s * NS_PER_SECOND)
         for node in range(s.gwlb_nodes):
             for appliance in range(s.appliances):
                 t = s.start_ns + draws.integer(0, interval)
