@@ -12,22 +12,21 @@ from .addresses import format_addresses
 from .analysis import distribution as dist
 from .analysis.findings import Finding, flow_findings, sort_findings
 from .analysis.health import health_by_appliance, health_checks
-from .analysis.latency import handshake_rtts, latency_by, latency_over_time, overall_latency, paired_ingress
+from .analysis.latency import handshake_rtts
+from .analysis.tallies import LegTally, PacketTally, Tallies
 from .analysis.summary import capture_summary
 from .analysis.symmetry import classify_flows
 from .decode.geneve import GENEVE_PORT, vpce_id
 from .errors import ConfigError
 from .flowkey import format_flow_key
 from .report.model import Report
-from .schema import FragmentFlags, GwlbShape
 from .tables.flows import STICKINESS, build_flows, build_transits
 from .tables.legs import OPTION_NAMES, Direction, Pairing, build_legs
-from .tables.packets import Progress, read_packets
-from .tables.roles import infer_roles, parse_addresses
+from .tables.packets import Progress, empty_packets, read_packets
+from .tables.roles import Roles, infer_roles, parse_addresses
 
 DEFAULT_WINDOW_S = 1.0
 DEFAULT_MAX_IMBALANCE = 1.5  # max/mean flows per appliance above which the spread is called uneven
-OUTER_FRAGMENT_FLAGS = int(FragmentFlags.MF | FragmentFlags.OFFSET)
 
 PathLike = str | os.PathLike
 
@@ -63,73 +62,98 @@ def analyze(
             raise ConfigError("give captures to read or a packet table")
         packets = read_packets(captures, port=port, progress=progress)
     roles = infer_roles(packets, parse_addresses(list(appliances), "appliance"), parse_addresses(list(gwlb_nodes), "GWLB node"))
-    appliance_names, node_names = roles.appliance_names(), roles.gwlb_node_names()
     legs = build_legs(packets, roles, window_s)
-    _name_legs(legs, appliance_names, node_names)
+    name_legs(legs, roles.appliance_names(), roles.gwlb_node_names())
+    tallies = Tallies(captures=list(packets.attrs.get("captures", [])))
+    tallies.packets.add(packets)
+    tallies.legs.add(legs)
     transits = build_transits(legs, stickiness)
-    flows = build_flows(transits, legs, appliance_names, node_names, tcp_idle_timeout_s, udp_idle_timeout_s)
-    flows = _describe_flows(flows).join(classify_flows(flows))
-    handshakes = handshake_rtts(transits)
-    flows = flows.join(handshakes)
-    paired = paired_ingress(legs)
-    latency = {
-        "appliance": latency_by(paired, "appliance", appliance_names),
-        "gwlb_node": latency_by(paired, "gwlb_node", node_names),
-        "aws_endpoint_id": latency_by(paired, "aws_endpoint_id"),
+    flows = build_flows(transits, legs, roles.appliance_names(), roles.gwlb_node_names(), tcp_idle_timeout_s, udp_idle_timeout_s)
+    settings = {
+        "port": port,
+        "window_s": window_s,
+        "stickiness": stickiness,
+        "tcp_idle_timeout_s": tcp_idle_timeout_s,
+        "udp_idle_timeout_s": udp_idle_timeout_s,
+        "expect_appliances": expect_appliances,
+        "max_imbalance": max_imbalance,
     }
-    appliance_table = dist.spread(legs, "appliance", latency["appliance"], appliance_names)
-    node_table = dist.spread(legs, "gwlb_node", latency["gwlb_node"], node_names)
-    endpoint_table = dist.spread(legs, "aws_endpoint_id", latency["aws_endpoint_id"])
+    return assemble_report(flows, handshake_rtts(transits), tallies, roles, settings, packets=packets, legs=legs)
+
+
+def assemble_report(
+    flows: pd.DataFrame,
+    handshakes: pd.DataFrame,
+    tallies: Tallies,
+    roles: Roles,
+    settings: dict,
+    packets: pd.DataFrame | None = None,
+    legs: pd.DataFrame | None = None,
+) -> Report:
+    """The Report of a flow table (``build_flows`` columns, raw), its handshake times and the tallies of its packets and legs.
+
+    Every way of reading captures ends here: in one piece, as a stream, or on Dask.  ``packets`` and
+    ``legs`` are the tables themselves when they were kept (else the Report carries empty ones).
+    ``settings`` are ``analyze``'s keyword arguments that shape the analysis.
+    """
+    appliance_names, node_names = roles.appliance_names(), roles.gwlb_node_names()
+    flows = _describe_flows(flows).join(classify_flows(flows))
+    flows = flows.join(handshakes)
+    latency = tallies.legs.latency
+    latency_tables = {
+        "appliance": latency.by("appliance", appliance_names),
+        "gwlb_node": latency.by("gwlb_node", node_names),
+        "aws_endpoint_id": latency.by("aws_endpoint_id"),
+    }
+    per_appliance = dist.flows_per_place(flows["appliances"])
+    appliance_table = dist.spread(tallies.legs.place("appliance"), per_appliance, latency_tables["appliance"], appliance_names, "appliance")
+    node_table = dist.spread(tallies.legs.place("gwlb_node"), dist.flows_per_place(flows["gwlb_nodes"]), latency_tables["gwlb_node"], node_names, "gwlb_node")
+    endpoint_table = dist.spread(
+        tallies.legs.place("aws_endpoint_id"), flows["endpoint_id"].value_counts(), latency_tables["aws_endpoint_id"], None, "aws_endpoint_id"
+    )
     endpoint_table.index = [vpce_id(e) for e in endpoint_table.index]
     endpoint_table.index.name = "endpoint"
-    probes = health_checks(packets, roles)
+    probes = health_checks(tallies.packets.probes(), roles)
     appliance_health = health_by_appliance(probes, appliance_names)
-    distribution = _distribution(appliance_table, node_table, endpoint_table, flows, expect_appliances)
-    mtu = _mtu(packets, flows)
-    idle = _idle(flows, tcp_idle_timeout_s, udp_idle_timeout_s)
-    findings = flow_findings(flows) + _other_findings(packets, legs, flows, appliance_table, appliance_health, distribution, mtu, max_imbalance)
+    distribution = _distribution(appliance_table, node_table, endpoint_table, flows, settings.get("expect_appliances"))
+    mtu = _mtu(tallies.packets, flows)
+    idle = _idle(flows, settings["tcp_idle_timeout_s"], settings["udp_idle_timeout_s"])
+    findings = flow_findings(flows) + _other_findings(tallies, appliance_table, appliance_health, distribution, mtu, settings, settings.get("max_imbalance", DEFAULT_MAX_IMBALANCE))
     return Report(
-        packets=packets,
-        legs=legs,
+        packets=packets if packets is not None else empty_packets(),
+        legs=legs if legs is not None else pd.DataFrame(),
         flows=flows,
         appliances=appliance_table,
         gwlb_nodes=node_table,
         endpoints=endpoint_table,
         health_checks=probes,
         appliance_health=appliance_health,
-        latency_over_time=latency_over_time(paired, appliance_names),
+        latency_over_time=latency.over_time(appliance_names),
         handshakes=handshakes,
         new_flows=dist.new_flows_per_second(flows),
         roles=roles,
-        summary=capture_summary(packets, roles),
+        summary=capture_summary(tallies.packets, tallies.captures, roles),
         latency={
-            "overall": overall_latency(paired),
-            "by_appliance": latency["appliance"].to_dict(orient="index"),
-            "by_endpoint": {vpce_id(k): v for k, v in latency["aws_endpoint_id"].to_dict(orient="index").items()},
-            "by_gwlb_node": latency["gwlb_node"].to_dict(orient="index"),
+            "overall": latency.overall(),
+            "by_appliance": latency_tables["appliance"].to_dict(orient="index"),
+            "by_endpoint": {vpce_id(k): v for k, v in latency_tables["aws_endpoint_id"].to_dict(orient="index").items()},
+            "by_gwlb_node": latency_tables["gwlb_node"].to_dict(orient="index"),
             "handshake": {
                 "server_rtt_us": _describe_series(handshakes["server_rtt_us"]),
                 "client_rtt_us": _describe_series(handshakes["client_rtt_us"]),
             },
+            **({} if latency.exact else {"sketch_relative_accuracy": latency.relative_accuracy}),
         },
         distribution=distribution,
         mtu=mtu,
         idle=idle,
-        pairing=_pairing_counts(legs, roles),
+        pairing=_pairing_counts(tallies.legs, roles),
         findings=sort_findings(findings),
-        settings={
-            "port": port,
-            "window_s": window_s,
-            "stickiness": stickiness,
-            "tcp_idle_timeout_s": tcp_idle_timeout_s,
-            "udp_idle_timeout_s": udp_idle_timeout_s,
-            "expect_appliances": expect_appliances,
-            "max_imbalance": max_imbalance,
-        },
+        settings=dict(settings),
     )
 
 
-def _name_legs(legs: pd.DataFrame, appliance_names: list[str], node_names: list[str]) -> None:
+def name_legs(legs: pd.DataFrame, appliance_names: list[str], node_names: list[str]) -> None:
     """Readable companions of the legs' integer codes, as categoricals (a byte or two a row)."""
     legs["direction_name"] = pd.Categorical.from_codes(legs["direction"].to_numpy(), categories=[d.name.lower() for d in Direction])
     legs["appliance_name"] = pd.Categorical.from_codes(legs["appliance"].to_numpy(), categories=appliance_names)
@@ -162,15 +186,14 @@ def _describe_flows(flows: pd.DataFrame) -> pd.DataFrame:
     return flows
 
 
-def _pairing_counts(legs: pd.DataFrame, roles) -> dict:
+def _pairing_counts(legs: LegTally, roles: Roles) -> dict:
     """How the legs paired: by outcome, how many were ambiguous, and how the roles behind directions were found."""
-    counts = legs["pairing"].value_counts()
     return {
-        "legs": int(len(legs)),
-        "ingress": int((legs["direction"].to_numpy() == Direction.INGRESS).sum()),
-        "egress": int((legs["direction"].to_numpy() == Direction.EGRESS).sum()),
-        "by_outcome": {str(label): int(count) for label, count in counts.items()},  # these add up to "legs"
-        "ambiguous_paired": int(legs["ambiguous"].sum()),  # paired legs that had identical twins
+        "legs": legs.legs,
+        "ingress": legs.ingress,
+        "egress": legs.egress,
+        "by_outcome": {p.label: int(legs.by_outcome.get(p.label, 0)) for p in Pairing},  # these add up to "legs"
+        "ambiguous_paired": legs.ambiguous,  # paired legs that had identical twins
         "roles_method": roles.method,
     }
 
@@ -200,18 +223,15 @@ def _distribution(appliances: pd.DataFrame, nodes: pd.DataFrame, endpoints: pd.D
     return out
 
 
-def _mtu(packets: pd.DataFrame, flows: pd.DataFrame) -> dict:
-    geneve = (packets["kind"] == "geneve").to_numpy()
-    fragments = (packets["outer_frag"].to_numpy() & OUTER_FRAGMENT_FLAGS) != 0
-    udp_fragments = fragments & (packets["outer_proto"].to_numpy() == 17)
+def _mtu(packets: PacketTally, flows: pd.DataFrame) -> dict:
     return {
         "over_mtu_packets": int(flows["over_mtu_packets"].sum()) if len(flows) else 0,
         "over_mtu_flows": int((flows["over_mtu_packets"] > 0).sum()) if len(flows) else 0,
         "gso_super_packets": int(flows["gso_packets"].sum()) if len(flows) else 0,
         "gso_flows": int((flows["gso_packets"] > 0).sum()) if len(flows) else 0,
-        "outer_fragment_packets": int((udp_fragments & (geneve | (packets["kind"] == "ip_fragment").to_numpy())).sum()),
+        "outer_fragment_packets": packets.outer_fragment_packets,
         "fragmented_legs": int(flows["fragmented_legs"].sum()) if len(flows) else 0,
-        "largest_inner_bytes": int(packets.loc[geneve, "inner_ip_len_bytes"].max()) if geneve.any() else 0,
+        "largest_inner_bytes": packets.largest_inner_bytes,
         "largest_mss": int(flows["mss"].max()) if len(flows) else 0,
     }
 
@@ -230,21 +250,21 @@ def _idle(flows: pd.DataFrame, tcp_timeout_s: float, other_timeout_s: float) -> 
 
 
 def _other_findings(
-    packets: pd.DataFrame,
-    legs: pd.DataFrame,
-    flows: pd.DataFrame,
+    tallies: Tallies,
     appliances: pd.DataFrame,
     health: pd.DataFrame,
     distribution: dict,
     mtu: dict,
+    settings: dict,
     max_imbalance: float,
 ) -> list[Finding]:
     findings = []
-    if len(legs) == 0:
+    packets, legs = tallies.packets, tallies.legs
+    if legs.legs == 0:
         findings.append(
             Finding(
                 "no_gwlb_traffic", "error", 0, "packets",
-                f"no Geneve packets on UDP port {packets.attrs.get('port', GENEVE_PORT)} among {len(packets):,} packets",
+                f"no Geneve packets on UDP port {settings.get('port', GENEVE_PORT)} among {packets.packets:,} packets",
                 "the capture holds no GWLB traffic: capture on the appliance's GWLB-facing interface with 'udp port 6081', or give --port",
             )
         )
@@ -279,27 +299,27 @@ def _other_findings(
                 by_appliance={a: int(n) for a, n in appliances["flows"].items()},
             )
         )
-    shape = packets["gwlb_shape"].to_numpy()[(packets["kind"] == "geneve").to_numpy()]
-    if (shape != 0).any():
-        flags = {flag.name.lower(): int(((shape & flag.value) != 0).sum()) for flag in GwlbShape if ((shape & flag.value) != 0).any()}
+    deviating = packets.shape.get("deviating", 0)
+    if deviating:
+        flags = {k: v for k, v in packets.shape.items() if k not in ("exact", "deviating") and v}
         findings.append(
             Finding(
-                "gwlb_shape", "warning", int((shape != 0).sum()), "packets",
-                f"{int((shape != 0).sum())} Geneve packets differ from the shape GWLB sends: " + ", ".join(f"{k} {v}" for k, v in flags.items()),
+                "gwlb_shape", "warning", deviating, "packets",
+                f"{deviating} Geneve packets differ from the shape GWLB sends: " + ", ".join(f"{k} {v}" for k, v in flags.items()),
                 "Geneve that is not GWLB's (another cloud or tunnel on the port), or options changed on the way",
             )
         )
-    counts = packets["status"].value_counts()
-    bad = int(counts.drop("ok", errors="ignore").sum())
+    bad_statuses = {k: v for k, v in packets.by_status.items() if k != "ok" and v}
+    bad = sum(bad_statuses.values())
     if bad:
         findings.append(
             Finding(
                 "decode_errors", "warning", bad, "packets",
-                f"{bad} packets could not be fully decoded: " + ", ".join(f"{k} {v}" for k, v in counts.drop("ok", errors="ignore")[lambda c: c > 0].items()),
+                f"{bad} packets could not be fully decoded: " + ", ".join(f"{k} {v}" for k, v in sorted(bad_statuses.items(), key=lambda kv: (-kv[1], kv[0]))),
                 "a snap length shorter than the packets, or damaged frames: capture with -s 0",
             )
         )
-    for capture in packets.attrs.get("captures", []):
+    for capture in tallies.captures:
         if capture.get("damage"):
             findings.append(
                 Finding(
@@ -308,7 +328,7 @@ def _other_findings(
                     "the capture was cut short (tcpdump killed, disk full, copy interrupted); packets before the damage were analysed",
                 )
             )
-    unknown = int((legs["direction"].to_numpy() == Direction.UNKNOWN).sum())
+    unknown = legs.unknown
     if unknown:
         findings.append(
             Finding(
@@ -325,12 +345,12 @@ def _other_findings(
                 "segmentation offload on the capturing host: tcpdump sees packets before the NIC splits them",
             )
         )
-    ambiguous = int(legs["ambiguous"].sum())
+    ambiguous = legs.ambiguous
     if ambiguous:
         findings.append(
             Finding("ambiguous_pairs", "info", ambiguous, "legs", f"{ambiguous} legs had identical twins and were paired first-in first-out", "retransmissions or identical packets in flight"),
         )
-    in_flight = int((legs["pairing"] == Pairing.IN_FLIGHT.label).sum())
+    in_flight = int(legs.by_outcome.get(Pairing.IN_FLIGHT.label, 0))
     if in_flight:
         findings.append(
             Finding("in_flight", "info", in_flight, "packets", f"{in_flight} packets in the capture's last window had not come back yet", "the capture stopped while they were inside the appliance"),

@@ -6,54 +6,37 @@ import numpy as np
 import pandas as pd
 
 from ..schema import NS_PER_SECOND
-from ..tables.legs import Direction, Pairing
 
 
-def spread(legs: pd.DataFrame, column: str, latency: pd.DataFrame, labels: list[str] | None = None) -> pd.DataFrame:
-    """Per value of ``column`` (appliance, gwlb_node or aws_endpoint_id): legs, flows, bytes, returns, latency, shares.
+def spread(counts: pd.DataFrame, flows: pd.Series, latency: pd.DataFrame, labels: list[str] | None = None, name: str = "place") -> pd.DataFrame:
+    """Per place (appliance, GWLB node or endpoint): legs, flows, bytes, returns, latency and shares.
 
-    ``packets_in`` counts ingress legs, ``packets_out`` egress legs; ``returned`` and ``not_returned`` count
-    ingress legs by their pairing; ``flows`` the distinct flows with a leg there.  ``latency`` is
-    ``analysis.latency.latency_by`` of the same column, whose p50, p99 and max the table repeats.
+    ``counts`` holds ``analysis.tallies.PLACE_COUNTS`` per raw place value (``LegTally.place``):
+    ``packets_in`` counts ingress legs, ``packets_out`` egress legs, ``returned`` and ``not_returned``
+    ingress legs by their pairing.  ``flows`` is the number of flows with a leg there, by the same label
+    (``flows_per_place``).  ``latency`` is the latency summary by the same label, whose p50, p99 and max
+    the table repeats; ``labels`` name raw values that are indexes.
     """
-    values = legs[column].to_numpy()
-    known = values >= 0 if np.issubdtype(values.dtype, np.signedinteger) else np.ones(len(values), bool)
-    code, keys = pd.factorize(values[known], sort=True)  # few places: appliances, nodes, endpoints (a hash, no sort)
-    keys = np.asarray(keys)
-    direction = legs["direction"].to_numpy()[known]
-    pairing = legs["pairing"].cat.codes.to_numpy()[known]
-    ingress = direction == Direction.INGRESS
-    paired_in = ingress & (pairing == Pairing.PAIRED)
-
-    def count(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(code[mask], weights=None if weights is None else weights[mask], minlength=len(keys)).astype(np.int64)
-
-    flow = legs["flow"].to_numpy()[known]
-    with_flow = flow >= 0
-    stride = int(flow.max(initial=0)) + 1
-    distinct = np.unique(code[with_flow].astype(np.int64) * stride + flow[with_flow])
-    out = pd.DataFrame(
-        {
-            "packets_in": count(ingress),
-            "packets_out": count(direction == Direction.EGRESS),
-            "returned": count(paired_in),
-            "not_returned": count(ingress & (pairing == Pairing.NOT_RETURNED)),
-            "in_flight": count(ingress & (pairing == Pairing.IN_FLIGHT)),
-            "originated": count(pairing == Pairing.ORIGINATED),
-            "bytes_in": count(ingress, legs["inner_ip_len_bytes"].to_numpy()[known].astype(np.int64)),
-            "flows": np.bincount(distinct // stride, minlength=len(keys)).astype(np.int64),
-        },
-        index=[labels[int(k)] for k in keys] if labels is not None else keys,
-    )
+    out = counts.copy()
+    out.index = [labels[int(k)] for k in counts.index] if labels is not None else counts.index
+    out["flows"] = flows.reindex(out.index).fillna(0).astype(np.int64).to_numpy() if len(out) else np.zeros(0, np.int64)
     place_latency = latency.reindex(out.index)
     for stat in ("p50", "p99", "max"):
         out[f"latency_{stat}_us"] = place_latency[stat] if stat in place_latency else np.nan
-    for name in ("packets_in", "bytes_in", "flows"):
-        total = out[name].sum()
-        out[f"{name}_share"] = out[name] / total if total else 0.0
+    for column in ("packets_in", "bytes_in", "flows"):
+        total = out[column].sum()
+        out[f"{column}_share"] = out[column] / total if total else 0.0
     out["returned_share"] = np.where(out["packets_in"] > 0, out["returned"] / out["packets_in"].where(out["packets_in"] > 0, 1), np.nan)
-    out.index.name = column
+    out.index.name = name
     return out
+
+
+def flows_per_place(names: pd.Series) -> pd.Series:
+    """How many flows name each place, from a flow-table column of comma-joined names (``appliances``, ``gwlb_nodes``)."""
+    if names.empty:
+        return pd.Series(dtype=np.int64)
+    exploded = pd.Series(names.to_numpy(dtype=object)).str.split(",").explode()
+    return exploded[exploded != ""].value_counts()
 
 
 def fairness(counts: np.ndarray) -> dict[str, float | None]:

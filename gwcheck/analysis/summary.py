@@ -2,74 +2,68 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from ..addresses import format_address
 from ..decode.geneve import vpce_id
-from ..schema import NS_PER_SECOND, GwlbShape
+from ..schema import NS_PER_SECOND
 from ..tables.roles import Roles
+from .tallies import PacketTally
 
 
-def capture_summary(packets: pd.DataFrame, roles: Roles) -> dict:
-    """A JSON-ready summary of ``packets`` (the packet table) with the ``roles`` found for its addresses."""
-    ts = packets["ts_ns"].to_numpy()
-    columns = ["gwlb_shape", "aws_endpoint_id", "aws_attachment_id", "aws_flow_cookie", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo"]
-    geneve = packets.loc[(packets["kind"] == "geneve").to_numpy(), columns]
+def capture_summary(tally: PacketTally, captures: list[dict], roles: Roles) -> dict:
+    """A JSON-ready summary of the packets counted in ``tally``, the ``captures`` read and the ``roles`` found."""
+    first, last = tally.first_ts_ns, tally.last_ts_ns
     return {
-        "files": packets.attrs.get("captures", []),
-        "packets": int(len(packets)),
-        "first_ts_ns": int(ts.min()) if len(ts) else None,
-        "last_ts_ns": int(ts.max()) if len(ts) else None,
-        "duration_s": float((ts.max() - ts.min()) / NS_PER_SECOND) if len(ts) else 0.0,
-        "by_kind": _counts(packets["kind"]),
-        "by_status": _counts(packets["status"]),
-        "gwlb_shape": _shape_counts(geneve["gwlb_shape"].to_numpy()),
+        "files": captures,
+        "packets": tally.packets,
+        "first_ts_ns": first,
+        "last_ts_ns": last,
+        "duration_s": float((last - first) / NS_PER_SECOND) if tally.packets else 0.0,
+        "by_kind": _ordered(tally.by_kind),
+        "by_status": _ordered(tally.by_status),
+        "gwlb_shape": _shape(tally.shape),
+        "gwlb_shape_decoded": _shape(tally.shape_decoded, deviating=True),  # the same over Geneve packets decoded whole
         "roles": {
             "method": roles.method,
             "evidence": roles.evidence,
-            "gwlb_nodes": [_address_row(geneve, a, "gwlb") for a in roles.gwlb_nodes],
-            "appliances": [_address_row(geneve, a, "appliance") for a in roles.appliances],
+            "gwlb_nodes": [_address_row(tally, a, "gwlb") for a in roles.gwlb_nodes],
+            "appliances": [_address_row(tally, a, "appliance") for a in roles.appliances],
         },
-        "endpoints": _endpoints(geneve),
-        "cookies": int(geneve.loc[(geneve["gwlb_shape"].to_numpy() & int(GwlbShape.MISSING_COOKIE)) == 0, "aws_flow_cookie"].nunique()),
+        "endpoints": _endpoints(tally),
+        "cookies": len(tally.cookies),
     }
 
 
-def _counts(column: pd.Series) -> dict[str, int]:
-    counts = column.value_counts()
-    return {str(label): int(count) for label, count in counts.items() if count}
+def _ordered(counts) -> dict[str, int]:
+    """Most frequent first (ties by name), as pandas' value_counts orders them."""
+    return {label: int(count) for label, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if count}
 
 
-def _shape_counts(shape: np.ndarray) -> dict[str, int]:
-    out = {"exact": int((shape == 0).sum())}
-    for flag in GwlbShape:
-        count = int(((shape & flag.value) != 0).sum())
-        if count:
-            out[flag.name.lower()] = count
-    return out
+def _shape(counts, deviating: bool = False) -> dict[str, int]:
+    """Packets of the exact GWLB shape, then per deviation flag; with ``deviating``, also how many deviate at all."""
+    out = {"exact": int(counts.get("exact", 0))}
+    if deviating:
+        out["deviating"] = int(counts.get("deviating", 0))
+    return out | {k: int(v) for k, v in counts.items() if k not in ("exact", "deviating") and v}
 
 
-def _address_row(geneve: pd.DataFrame, address: tuple[int, int], role: str) -> dict:
-    hi, lo = address
-    sent = (geneve["outer_src_hi"].to_numpy() == hi) & (geneve["outer_src_lo"].to_numpy() == lo)
-    received = (geneve["outer_dst_hi"].to_numpy() == hi) & (geneve["outer_dst_lo"].to_numpy() == lo)
-    return {"address": format_address(hi, lo), "role": role, "packets_sent": int(sent.sum()), "packets_received": int(received.sum())}
+def _address_row(tally: PacketTally, address: tuple[int, int], role: str) -> dict:
+    return {"address": format_address(*address), "role": role, "packets_sent": int(tally.sent.get(address, 0)), "packets_received": int(tally.received.get(address, 0))}
 
 
-def _endpoints(geneve: pd.DataFrame) -> list[dict]:
-    with_endpoint = geneve[(geneve["gwlb_shape"].to_numpy() & int(GwlbShape.MISSING_ENDPOINT)) == 0]
-    grouped = with_endpoint.groupby("aws_endpoint_id", sort=True)
-    packets = grouped.size()
-    cookies = grouped["aws_flow_cookie"].nunique()
-    attachments = grouped["aws_attachment_id"].unique()
+def _endpoints(tally: PacketTally) -> list[dict]:
+    cookies: dict[int, int] = {}
+    for endpoint, _ in tally.endpoint_cookies:
+        cookies[endpoint] = cookies.get(endpoint, 0) + 1
+    attachments: dict[int, list[int]] = {}
+    for endpoint, attachment in tally.endpoint_attachments:
+        attachments.setdefault(endpoint, []).append(attachment)
     return [
         {
             "endpoint": vpce_id(endpoint),
             "endpoint_id": f"0x{int(endpoint):016x}",
-            "packets": int(packets[endpoint]),
-            "cookies": int(cookies[endpoint]),
-            "attachment_ids": [f"0x{int(a):x}" for a in sorted(attachments[endpoint])],
+            "packets": int(tally.endpoint_packets[endpoint]),
+            "cookies": cookies.get(endpoint, 0),
+            "attachment_ids": [f"0x{int(a):x}" for a in sorted(attachments.get(endpoint, []))],
         }
-        for endpoint in packets.index
+        for endpoint in sorted(tally.endpoint_packets)
     ]

@@ -290,12 +290,9 @@ def _decode_errors(report: Report) -> Measurement:
 
 def _shape_deviations(report: Report) -> Measurement:
     """Geneve packets decoded whole that differ from GWLB's shape (a packet cut short is a decode error instead)."""
-    from ..schema import GwlbShape
-
-    packets = report.packets
-    shape = packets.loc[((packets["kind"] == "geneve") & (packets["status"] == "ok")).to_numpy(), "gwlb_shape"].to_numpy()
-    count = int((shape != 0).sum())
-    flags = {flag.name.lower(): int(((shape & flag.value) != 0).sum()) for flag in GwlbShape}
+    shape = report.summary["gwlb_shape_decoded"]
+    flags = {k: v for k, v in shape.items() if k not in ("exact", "deviating")}
+    count = shape["deviating"]
     return Measurement(count, _plural(count, "packet"), ", ".join(f"{k} {v}" for k, v in flags.items() if v))
 
 

@@ -112,6 +112,11 @@ def _decode_batch(batch: RecordBatch, port: int, name: str) -> pd.DataFrame:
     return _to_frame({**records, **column_views(matrices)}, np.zeros(len(batch), np.uint16), [name])
 
 
+def empty_packets(paths: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """A packet table of no rows, with every column and dtype of ``read_packets`` (``file`` categories ``paths``)."""
+    return _to_frame(_empty_columns(), np.zeros(0, np.uint16), list(paths))
+
+
 def _empty_columns() -> dict[str, np.ndarray]:
     return {name: np.zeros(0, COLUMN_DTYPES[name]) for name in COLUMN_DTYPES if name != "file"}
 

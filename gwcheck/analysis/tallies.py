@@ -1,0 +1,357 @@
+"""Running totals of what a Report states about packets and legs, kept apart from the flow table.
+
+Every count here adds up: a capture read in one piece, read as a stream of batches, or read as Dask
+partitions gives the same totals (``merge`` adds two tallies of disjoint parts).  Latency is the one
+exception: exact when every dwell time is kept (``exact_latency=True``, the in-process analysis), else
+summarised in ``LatencySketch``es whose percentiles hold within their stated relative accuracy and whose
+count, min, max and mean stay exact.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..schema import NS_PER_SECOND, NS_PER_US, FragmentFlags, GwlbShape
+from ..sketch import DEFAULT_RELATIVE_ACCURACY, LatencySketch
+from ..summaries import latency_summary_us
+from ..tables.legs import NO_PEER, Direction, Pairing
+
+Address = tuple[int, int]
+
+#: Per place (appliance, GWLB node, endpoint): leg counts that add up across parts.
+PLACE_COUNTS = ("packets_in", "packets_out", "returned", "not_returned", "in_flight", "originated", "bytes_in")
+PLACES = ("appliance", "gwlb_node", "aws_endpoint_id")
+OUTER_FRAGMENT_FLAGS = int(FragmentFlags.MF | FragmentFlags.OFFSET)
+#: Packet columns a health-check probe is judged from (``analysis.health.health_checks``).
+PROBE_COLUMNS = ("ts_ns", "file", "kind", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo", "outer_tcp_flags",
+                 "outer_sport", "outer_dport", "outer_http_status")
+PAIRED_COLUMNS = ("ts_ns", "latency_ns", "appliance", "gwlb_node", "aws_endpoint_id")
+
+
+@dataclass
+class PacketTally:
+    """Counts over packet tables: kinds, statuses, GWLB shape, addresses, endpoints, cookies, MTU facts."""
+
+    packets: int = 0
+    first_ts_ns: int | None = None
+    last_ts_ns: int | None = None
+    by_kind: Counter = field(default_factory=Counter)
+    by_status: Counter = field(default_factory=Counter)
+    shape: Counter = field(default_factory=Counter)  # Geneve packets: "exact" and one count per GwlbShape flag
+    shape_decoded: Counter = field(default_factory=Counter)  # the same over Geneve packets decoded whole
+    sent: Counter = field(default_factory=Counter)  # Geneve packets per outer source address
+    received: Counter = field(default_factory=Counter)
+    endpoint_packets: Counter = field(default_factory=Counter)
+    endpoint_cookies: set = field(default_factory=set)  # (endpoint, cookie)
+    endpoint_attachments: set = field(default_factory=set)  # (endpoint, attachment)
+    cookies: set = field(default_factory=set)
+    outer_fragment_packets: int = 0
+    largest_inner_bytes: int = 0
+    probe_packets: list = field(default_factory=list)  # TCP packet rows (PROBE_COLUMNS) for the health checks
+
+    def add(self, packets: pd.DataFrame) -> None:
+        """Count a packet table (each packet once, over all calls)."""
+        if len(packets) == 0:
+            return
+        ts = packets["ts_ns"].to_numpy()
+        self.packets += len(packets)
+        low, high = int(ts.min()), int(ts.max())
+        self.first_ts_ns = low if self.first_ts_ns is None else min(self.first_ts_ns, low)
+        self.last_ts_ns = high if self.last_ts_ns is None else max(self.last_ts_ns, high)
+        kind = packets["kind"]
+        self.by_kind.update(_value_counts(kind))
+        self.by_status.update(_value_counts(packets["status"]))
+        is_geneve = (kind == "geneve").to_numpy()
+        shape = packets["gwlb_shape"].to_numpy()
+        self.shape.update(_shape_counts(shape[is_geneve]))
+        self.shape_decoded.update(_shape_counts(shape[is_geneve & (packets["status"] == "ok").to_numpy()]))
+        fragments = (packets["outer_frag"].to_numpy() & OUTER_FRAGMENT_FLAGS) != 0
+        udp_fragments = fragments & (packets["outer_proto"].to_numpy() == 17)
+        self.outer_fragment_packets += int((udp_fragments & (is_geneve | (kind == "ip_fragment").to_numpy())).sum())
+        geneve = packets.loc[is_geneve]
+        if len(geneve):
+            self.largest_inner_bytes = max(self.largest_inner_bytes, int(geneve["inner_ip_len_bytes"].max()))
+            self.sent.update(_address_counts(geneve, "outer_src"))
+            self.received.update(_address_counts(geneve, "outer_dst"))
+            self._add_endpoints(geneve)
+        tcp = (kind == "tcp").to_numpy()
+        if tcp.any():
+            self.probe_packets.append(packets.loc[tcp, list(PROBE_COLUMNS)])
+
+    def _add_endpoints(self, geneve: pd.DataFrame) -> None:
+        shape = geneve["gwlb_shape"].to_numpy()
+        endpoint = geneve["aws_endpoint_id"].to_numpy()
+        cookie = geneve["aws_flow_cookie"].to_numpy()
+        with_cookie = (shape & int(GwlbShape.MISSING_COOKIE)) == 0
+        self.cookies.update(np.unique(cookie[with_cookie]).tolist())
+        with_endpoint = (shape & int(GwlbShape.MISSING_ENDPOINT)) == 0
+        endpoint, cookie = endpoint[with_endpoint], cookie[with_endpoint]
+        attachment = geneve["aws_attachment_id"].to_numpy()[with_endpoint]
+        values, counts = np.unique(endpoint, return_counts=True)
+        self.endpoint_packets.update(dict(zip(values.tolist(), counts.tolist())))
+        self.endpoint_cookies.update(_distinct_pairs(endpoint, cookie))
+        self.endpoint_attachments.update(_distinct_pairs(endpoint, attachment))
+
+    def probes(self) -> pd.DataFrame:
+        """The TCP packets counted, for ``analysis.health.health_checks`` (an empty table when none)."""
+        if not self.probe_packets:
+            return pd.DataFrame({name: pd.Series(dtype=object if name in ("file", "kind") else np.int64) for name in PROBE_COLUMNS})
+        if len(self.probe_packets) > 1:
+            self.probe_packets = [_concat_categorical(self.probe_packets)]
+        return self.probe_packets[0]
+
+    def merge(self, other: PacketTally) -> None:
+        self.packets += other.packets
+        for name, pick in (("first_ts_ns", min), ("last_ts_ns", max)):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(self, name, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
+        for name in ("by_kind", "by_status", "shape", "shape_decoded", "sent", "received", "endpoint_packets"):
+            getattr(self, name).update(getattr(other, name))
+        for name in ("endpoint_cookies", "endpoint_attachments", "cookies"):
+            getattr(self, name).update(getattr(other, name))
+        self.outer_fragment_packets += other.outer_fragment_packets
+        self.largest_inner_bytes = max(self.largest_inner_bytes, other.largest_inner_bytes)
+        self.probe_packets.extend(other.probe_packets)
+
+
+class LatencyTally:
+    """Dwell times of paired ingress legs, by place and per second of each appliance's capture.
+
+    Exact keeps every dwell time (summaries as ``summaries.latency_summary_us``); otherwise one
+    ``LatencySketch`` per place and per (appliance, second).
+    """
+
+    def __init__(self, exact: bool = True, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
+        self.exact = exact
+        self.relative_accuracy = relative_accuracy
+        self._paired: list[pd.DataFrame] = []  # exact: the paired ingress legs' PAIRED_COLUMNS
+        self._sketches: dict[tuple[str, object], LatencySketch] = {}  # (place column or "overall", value)
+        self._seconds: dict[tuple[int, int], LatencySketch] = {}  # (appliance, second)
+
+    def add(self, paired: pd.DataFrame) -> None:
+        """Add paired ingress legs (``analysis.latency.paired_ingress``)."""
+        if len(paired) == 0:
+            return
+        if self.exact:
+            self._paired.append(paired[list(PAIRED_COLUMNS)])
+            return
+        latency = paired["latency_ns"].to_numpy()
+        self._sketch("overall", None).add(latency)
+        for column in PLACES:
+            for value, rows in _groups(paired[column].to_numpy()):
+                self._sketch(column, value).add(latency[rows])
+        second = paired["ts_ns"].to_numpy() // NS_PER_SECOND
+        keys = paired["appliance"].to_numpy().astype(np.int64) * (1 << 40) + second
+        for key, rows in _groups(keys):
+            appliance, sec = divmod(int(key), 1 << 40)
+            self._seconds.setdefault((appliance, sec), LatencySketch(self.relative_accuracy)).add(latency[rows])
+
+    def _sketch(self, column: str, value: object) -> LatencySketch:
+        key = (column, value)
+        if key not in self._sketches:
+            self._sketches[key] = LatencySketch(self.relative_accuracy)
+        return self._sketches[key]
+
+    def merge(self, other: LatencyTally) -> None:
+        if other.exact != self.exact:
+            raise ValueError("exact and sketched latency tallies do not merge")
+        self._paired.extend(other._paired)
+        for key, sketch in other._sketches.items():
+            self._sketch(*key).merge(sketch)
+        for key, sketch in other._seconds.items():
+            self._seconds.setdefault(key, LatencySketch(self.relative_accuracy)).merge(sketch)
+
+    def _all_paired(self) -> pd.DataFrame:
+        if len(self._paired) != 1:
+            empty = pd.DataFrame({name: pd.Series(dtype=np.int64) for name in PAIRED_COLUMNS})
+            self._paired = [pd.concat(self._paired, ignore_index=True) if self._paired else empty]
+        return self._paired[0]
+
+    def overall(self) -> dict:
+        if self.exact:
+            return latency_summary_us(self._all_paired()["latency_ns"].to_numpy())
+        return self._sketch("overall", None).summary_us()
+
+    def by(self, column: str, names: list[str] | None = None) -> pd.DataFrame:
+        """Latency summary per value of ``column`` (a place), labelled by ``names`` when given."""
+        rows = {}
+        if self.exact:
+            paired = self._all_paired()
+            for value, group in paired["latency_ns"].groupby(paired[column].to_numpy(), sort=True):
+                rows[_label(value, names)] = latency_summary_us(group.to_numpy())
+        else:
+            for value in sorted(v for (c, v) in self._sketches if c == column):
+                rows[_label(value, names)] = self._sketches[(column, value)].summary_us()
+        frame = pd.DataFrame.from_dict(rows, orient="index")
+        frame.index.name = column
+        return frame
+
+    def over_time(self, names: list[str]) -> pd.DataFrame:
+        """Per appliance and second of its capture: packets returned, p50 and p99 dwell time in microseconds."""
+        columns = ["appliance", "second", "count", "p50_us", "p99_us"]
+        if self.exact:
+            paired = self._all_paired()
+            if paired.empty:
+                return pd.DataFrame(columns=columns)
+            frame = pd.DataFrame(
+                {
+                    "appliance": [names[a] for a in paired["appliance"].to_numpy()],
+                    "second": paired["ts_ns"].to_numpy() // NS_PER_SECOND,
+                    "us": paired["latency_ns"].to_numpy() / NS_PER_US,
+                }
+            )
+            grouped = frame.groupby(["appliance", "second"])["us"]
+            return pd.DataFrame({"count": grouped.size(), "p50_us": grouped.quantile(0.5), "p99_us": grouped.quantile(0.99)}).reset_index()
+        if not self._seconds:
+            return pd.DataFrame(columns=columns)
+        rows = [
+            (names[a], s, sk.count, sk.quantile_ns(0.5) / NS_PER_US, sk.quantile_ns(0.99) / NS_PER_US)
+            for (a, s), sk in self._seconds.items()
+        ]
+        return pd.DataFrame(rows, columns=columns).sort_values(["appliance", "second"], ignore_index=True)
+
+    def dwell_times(self) -> pd.DataFrame | None:
+        """Every paired ingress leg's PAIRED_COLUMNS when exact, else None."""
+        return self._all_paired() if self.exact else None
+
+
+@dataclass
+class LegTally:
+    """Counts over leg tables whose pairing is settled: directions, outcomes, per place, and the dwell times."""
+
+    latency: LatencyTally = field(default_factory=LatencyTally)
+    legs: int = 0
+    ingress: int = 0
+    egress: int = 0
+    unknown: int = 0
+    ambiguous: int = 0
+    by_outcome: Counter = field(default_factory=Counter)
+    places: dict = field(default_factory=dict)  # place column -> DataFrame of PLACE_COUNTS by raw value
+
+    def add(self, legs: pd.DataFrame) -> None:
+        """Count a leg table (``tables.legs.build_legs``); each leg once over all calls."""
+        if len(legs) == 0:
+            return
+        direction = legs["direction"].to_numpy()
+        self.legs += len(legs)
+        self.ingress += int((direction == Direction.INGRESS).sum())
+        self.egress += int((direction == Direction.EGRESS).sum())
+        self.unknown += int((direction == Direction.UNKNOWN).sum())
+        self.ambiguous += int(legs["ambiguous"].sum())
+        self.by_outcome.update(_value_counts(legs["pairing"]))
+        pairing = legs["pairing"].cat.codes.to_numpy()
+        ingress = direction == Direction.INGRESS
+        counts = {
+            "packets_in": ingress,
+            "packets_out": direction == Direction.EGRESS,
+            "returned": ingress & (pairing == Pairing.PAIRED),
+            "not_returned": ingress & (pairing == Pairing.NOT_RETURNED),
+            "in_flight": ingress & (pairing == Pairing.IN_FLIGHT),
+            "originated": pairing == Pairing.ORIGINATED,
+        }
+        size = np.where(ingress, legs["inner_ip_len_bytes"].to_numpy().astype(np.int64), 0)
+        for column in PLACES:
+            values = legs[column].to_numpy()
+            known = values >= 0 if np.issubdtype(values.dtype, np.signedinteger) else np.ones(len(values), bool)
+            code, keys = pd.factorize(values[known], sort=True)
+            table = pd.DataFrame(
+                {name: np.bincount(code, weights=mask[known], minlength=len(keys)).astype(np.int64) for name, mask in counts.items()},
+                index=np.asarray(keys),
+            )
+            table["bytes_in"] = np.bincount(code, weights=size[known], minlength=len(keys)).astype(np.int64)
+            self._add_place(column, table)
+        paired = ingress & (legs["peer"].to_numpy() != NO_PEER)
+        self.latency.add(legs.loc[paired, list(PAIRED_COLUMNS)])
+
+    def _add_place(self, column: str, table: pd.DataFrame) -> None:
+        if column in self.places:
+            table = self.places[column].add(table, fill_value=0).astype(np.int64)
+        self.places[column] = table.sort_index()
+
+    def place(self, column: str) -> pd.DataFrame:
+        """PLACE_COUNTS per raw value of ``column`` (an empty table when no leg had one)."""
+        return self.places.get(column, pd.DataFrame({name: pd.Series(dtype=np.int64) for name in PLACE_COUNTS}))
+
+    def merge(self, other: LegTally) -> None:
+        for name in ("legs", "ingress", "egress", "unknown", "ambiguous"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.by_outcome.update(other.by_outcome)
+        for column, table in other.places.items():
+            self._add_place(column, table)
+        self.latency.merge(other.latency)
+
+
+@dataclass
+class Tallies:
+    """A PacketTally and a LegTally: everything a Report needs besides the flow table, and the captures read."""
+
+    packets: PacketTally = field(default_factory=PacketTally)
+    legs: LegTally = field(default_factory=LegTally)
+    captures: list = field(default_factory=list)  # as read_packets describes files in attrs["captures"]
+
+    @classmethod
+    def sketched(cls, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> Tallies:
+        """Tallies that summarise latency in sketches: bounded memory, percentiles within ``relative_accuracy``."""
+        return cls(legs=LegTally(latency=LatencyTally(exact=False, relative_accuracy=relative_accuracy)))
+
+    def merge(self, other: Tallies) -> None:
+        self.packets.merge(other.packets)
+        self.legs.merge(other.legs)
+        self.captures.extend(other.captures)
+
+
+def _value_counts(column: pd.Series) -> dict[str, int]:
+    counts = column.value_counts()
+    return {str(label): int(count) for label, count in counts.items() if count}
+
+
+def _shape_counts(shape: np.ndarray) -> dict[str, int]:
+    out = {"exact": int((shape == 0).sum()), "deviating": int((shape != 0).sum())}
+    for flag in GwlbShape:
+        count = int(((shape & flag.value) != 0).sum())
+        if count:
+            out[flag.name.lower()] = count
+    return out
+
+
+def _address_counts(frame: pd.DataFrame, prefix: str) -> dict[Address, int]:
+    pairs = np.stack([frame[f"{prefix}_hi"].to_numpy(np.uint64), frame[f"{prefix}_lo"].to_numpy(np.uint64)], axis=1)
+    values, counts = np.unique(pairs, axis=0, return_counts=True)
+    return {(int(h), int(l)): int(c) for (h, l), c in zip(values.tolist(), counts.tolist())}
+
+
+def _distinct_pairs(first: np.ndarray, second: np.ndarray) -> set[tuple[int, int]]:
+    if len(first) == 0:
+        return set()
+    pairs = pd.DataFrame({"a": first, "b": second}).drop_duplicates()
+    return set(zip(pairs["a"].tolist(), pairs["b"].tolist()))
+
+
+def _groups(values: np.ndarray):
+    """(value, row positions) for each distinct value."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    for begin, end in zip(starts, np.r_[starts[1:], len(values)]):
+        yield sorted_values[begin].item(), order[begin:end]
+
+
+def _label(value: object, names: list[str] | None) -> object:
+    return names[int(value)] if names is not None and int(value) >= 0 else value
+
+
+def _concat_categorical(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate tables whose categorical columns may have different categories (files of several streams)."""
+    from pandas.api.types import union_categoricals
+
+    out = {}
+    for name in frames[0].columns:
+        if isinstance(frames[0][name].dtype, pd.CategoricalDtype):
+            out[name] = pd.Series(union_categoricals([f[name] for f in frames], ignore_order=True))
+        else:
+            out[name] = np.concatenate([f[name].to_numpy() for f in frames])
+    return pd.DataFrame(out)
