@@ -24,7 +24,7 @@ from gwcheck.capture.pcapng import BLOCK_ENHANCED_PACKET
 from gwcheck.capture.stream import CaptureStream
 from gwcheck.capture.writer import PcapngWriter, PcapWriter
 from gwcheck.errors import CaptureDamageWarning, CaptureError, NotACaptureError
-from gwcheck.tables.packets import PacketStream, iter_packet_batches
+from gwcheck.tables.packets import MergedStreams, PacketStream, iter_packet_batches
 
 from conftest import frame_timestamps, gwlb_frames
 
@@ -242,3 +242,26 @@ def test_pipe_yields_packets_as_they_arrive() -> None:
         rest.append(batch)
     reader.join(timeout=10)
     assert sum(len(b) for b in rest) == 7
+
+
+@pytest.mark.parametrize("batch_bytes", [4096, 20_000, 1 << 20])
+def test_merged_streams_give_the_read_packets_table(batch_bytes: int) -> None:
+    """Several captures merged as streams, a batch at a time, concatenate to read_packets of them all."""
+    paths = [str(p) for p in sorted(SAMPLES.glob("split-appliance*.pcapng"))]
+    assert len(paths) == 3
+    whole = gwcheck.read_packets(paths)
+    parts = list(MergedStreams(paths, batch_bytes=batch_bytes))
+    tables = [table for table, _ in parts]
+    assert all(table["file"].cat.categories.tolist() == paths for table in tables)
+    assert all((t["ts_ns"].diff().dropna() >= 0).all() for t in tables)
+    merged = pd.concat(tables, ignore_index=True)
+    pd.testing.assert_frame_equal(merged, whole)
+    assert parts[-1][1] == frozenset(paths)
+    assert tables[-1].attrs["captures"] == whole.attrs["captures"]
+    if batch_bytes < 1 << 20:
+        assert len(tables) > 3  # released a batch at a time, not all at the end
+
+
+def test_merged_streams_name_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CaptureError, match="missing.pcap"):
+        list(MergedStreams([str(SAMPLES / "healthy.pcap"), str(tmp_path / "missing.pcap")]))

@@ -111,7 +111,7 @@ def _pair_by(legs: pd.DataFrame, keys: list[str], candidates: np.ndarray, window
     ambiguous[sorted_rows[fresh]] |= local_ambiguous[fresh]
 
 
-def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0) -> pd.DataFrame:
+def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0, bounds: dict[str, tuple[int, int | None]] | None = None) -> pd.DataFrame:
     """One row per Geneve packet with its direction, appliance and GWLB node, and the pairing of legs.
 
     Columns: ``packet`` (row of the packet table), the carried packet columns, ``direction``,
@@ -119,6 +119,10 @@ def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0) -> pd
     -1 none), ``latency_ns`` (egress time less ingress time, on both legs of a pair; -1 none),
     ``pairing`` (``Pairing`` label), ``ambiguous`` (several identical legs could have paired) and
     ``option_diff`` (on egress legs, ``OPTION_*`` bits of options that differ from the paired ingress).
+
+    Unpaired legs near a capture's ends are told apart by the capture's first and last timestamps, taken
+    from ``packets`` unless ``bounds`` gives them per file name: (first_ns, last_ns), last None while the
+    capture still grows (a stream: nothing is in flight yet).
     """
     geneve = np.flatnonzero((packets["kind"] == "geneve").to_numpy() & (packets["outer_ip_version"].to_numpy() > 0))
     columns: dict[str, object] = {"packet": geneve}
@@ -140,11 +144,25 @@ def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0) -> pd
     columns["gwlb_node"] = np.where(ingress, src_node, np.where(egress, dst_node, -1)).astype(np.int16)
     columns["file_code"] = packets["file"].cat.codes.to_numpy()[geneve]
     legs = pd.DataFrame(columns, copy=False)
-    _pair(legs, int(window_s * 1e9))
+    _pair(legs, int(window_s * 1e9), _bounds_per_leg(legs, packets["file"].cat.categories, bounds))
     return legs
 
 
-def _pair(legs: pd.DataFrame, window_ns: int) -> None:
+def _bounds_per_leg(legs: pd.DataFrame, files: pd.Index, bounds: dict[str, tuple[int, int | None]] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each leg's capture's first and last timestamp: from the legs per file, or from ``bounds`` by file name."""
+    ts = legs["ts_ns"].to_numpy()
+    codes = legs["file_code"].to_numpy()
+    if bounds is None:
+        first = pd.Series(ts).groupby(codes).transform("min").to_numpy()
+        last = pd.Series(ts).groupby(codes).transform("max").to_numpy()
+        return first, last
+    never = np.iinfo(np.int64).max
+    first_of = np.array([bounds[name][0] if name in bounds else 0 for name in files], np.int64)
+    last_of = np.array([never if bounds.get(name, (0, None))[1] is None else bounds[name][1] for name in files], np.int64)
+    return first_of[codes], last_of[codes]
+
+
+def _pair(legs: pd.DataFrame, window_ns: int, bounds: tuple[np.ndarray, np.ndarray]) -> None:
     n = len(legs)
     peer = np.full(n, NO_PEER, np.int64)
     ambiguous = np.zeros(n, bool)
@@ -166,7 +184,7 @@ def _pair(legs: pd.DataFrame, window_ns: int) -> None:
     legs["latency_ns"] = latency
     legs["ambiguous"] = ambiguous
     legs["option_diff"] = _option_diff(legs, peer)
-    legs["pairing"] = _pairing(legs, peer, window_ns)
+    legs["pairing"] = _pairing(legs, peer, window_ns, *bounds)
 
 
 def _option_diff(legs: pd.DataFrame, peer: np.ndarray) -> np.ndarray:
@@ -182,12 +200,9 @@ def _option_diff(legs: pd.DataFrame, peer: np.ndarray) -> np.ndarray:
     return diff
 
 
-def _pairing(legs: pd.DataFrame, peer: np.ndarray, window_ns: int) -> pd.Categorical:
+def _pairing(legs: pd.DataFrame, peer: np.ndarray, window_ns: int, first: np.ndarray, last: np.ndarray) -> pd.Categorical:
     direction = legs["direction"].to_numpy()
     ts = legs["ts_ns"].to_numpy()
-    files = legs["file_code"].to_numpy()
-    first = pd.Series(ts).groupby(files).transform("min").to_numpy()
-    last = pd.Series(ts).groupby(files).transform("max").to_numpy()
     code = np.full(len(legs), Pairing.UNKNOWN, np.int8)
     code[peer != NO_PEER] = Pairing.PAIRED
     lonely_in = (peer == NO_PEER) & (direction == Direction.INGRESS)

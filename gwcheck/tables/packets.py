@@ -13,7 +13,7 @@ import pandas as pd
 from ..capture import RecordIndex, index_capture
 from ..capture.stream import DEFAULT_CHUNK_BYTES, CaptureStream, RecordBatch
 from ..decode import GENEVE_PORT, allocate_matrices, column_views, decode_frames
-from ..errors import CaptureDamageWarning
+from ..errors import CaptureDamageWarning, CaptureError
 from ..schema import COLUMN_DTYPES, COLUMN_NAMES, RECORD_COLUMNS, category_labels
 
 PathLike = str | os.PathLike
@@ -203,3 +203,75 @@ def _describe(index: RecordIndex, packets: int) -> dict:
         "interfaces": [vars(interface) for interface in index.interfaces],
         "damage": None if index.damage is None else {"offset": index.damage.offset, "reason": index.damage.reason},
     }
+
+
+class MergedStreams:
+    """Several captures read as streams and merged in time order, a packet table at a time, in bounded memory.
+
+    For captures larger than memory (``gwcheck analyze --stream``): each file is read ``batch_bytes`` at a
+    time and rows are released once no file can still bring an earlier one (every file's next rows are
+    no earlier than what it has given so far, as in a capture written in order).  Ties keep file order,
+    as ``read_packets`` does.  Iterating gives (table, files ended so far); ``file`` categories are the paths.
+    """
+
+    def __init__(self, paths: Iterable[PathLike], port: int = GENEVE_PORT, batch_bytes: int = 16 << 20) -> None:
+        self.paths = [os.fspath(p) for p in paths]
+        self.port = port
+        self.batch_bytes = batch_bytes
+        self.captures: list[dict] = [{"path": p, "format": None, "packets": 0, "interfaces": [], "damage": None} for p in self.paths]
+
+    def __iter__(self) -> Iterator[tuple[pd.DataFrame, frozenset[str]]]:
+        names = pd.Index(self.paths)
+        files = []
+        try:
+            for path in self.paths:
+                try:
+                    files.append(open(path, "rb"))  # noqa: SIM115 - closed below
+                except OSError as error:
+                    raise CaptureError(path, 0, error.strerror or str(error)) from None
+            streams = [iter(PacketStream(f, self.port, self.batch_bytes, name=path)) for f, path in zip(files, self.paths)]
+            waiting: list[pd.DataFrame | None] = [None] * len(self.paths)
+            ended = [False] * len(self.paths)
+
+            def pull(code: int) -> None:
+                """Read the file's next table onto its waiting rows, or mark it ended."""
+                try:
+                    table = next(streams[code])
+                except StopIteration:
+                    ended[code] = True
+                    return
+                self.captures[code] = table.attrs["captures"][0]
+                if len(table):
+                    table["file"] = pd.Categorical.from_codes(np.full(len(table), code, np.int16), categories=names)
+                    waiting[code] = table if waiting[code] is None else pd.concat([waiting[code], table], ignore_index=True)
+
+            while True:
+                for code in range(len(self.paths)):
+                    while not ended[code] and waiting[code] is None:
+                        pull(code)
+                live = {code: int(waiting[code]["ts_ns"].iat[-1]) for code in range(len(self.paths)) if not ended[code]}
+                horizon = min(live.values()) if live else None
+                out = []
+                for code, table in enumerate(waiting):
+                    if table is None:
+                        continue
+                    ready = np.ones(len(table), bool) if horizon is None else table["ts_ns"].to_numpy() < horizon
+                    if ready.any():
+                        out.append(table[ready])
+                        waiting[code] = table[~ready].reset_index(drop=True) if not ready.all() else None
+                if out:
+                    merged = pd.concat(out, ignore_index=True)
+                    merged = merged.take(np.argsort(merged["ts_ns"].to_numpy(), kind="stable")).reset_index(drop=True)
+                    merged.attrs["captures"] = list(self.captures)
+                    yield merged, frozenset(p for p, e in zip(self.paths, ended) if e)
+                elif live:
+                    pull(min(live, key=live.__getitem__))  # the file that holds everything back must bring more
+                else:
+                    break
+            final = empty_packets(self.paths)
+            final.attrs["captures"] = list(self.captures)
+            yield final, frozenset(self.paths)
+        finally:
+            for f in files:
+                f.close()
+
