@@ -62,6 +62,8 @@ def handshake_rtts(transits: pd.DataFrame) -> pd.DataFrame:
     syn = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
     synack = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
     plain_ack = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_ACK)
+    # Times from the first transit: small enough to stay exact as floats (which a column with NaN becomes).
+    transits = transits[["ts_ns", "flow"]].assign(ts_ns=transits["ts_ns"] - (int(transits["ts_ns"].min()) if len(transits) else 0))
     ts = transits["ts_ns"]
     flow = transits["flow"]
     first_syn = ts[syn].groupby(flow[syn]).min()

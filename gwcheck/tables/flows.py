@@ -37,6 +37,18 @@ TRANSIT_COLUMNS = (
     "inner_l4_payload_bytes", "inner_icmp_type",
 )
 
+#: The flow table's counts of transits by their ``Pairing``.
+PAIRING_COLUMNS = {
+    "returned": Pairing.PAIRED, "not_returned": Pairing.NOT_RETURNED, "in_flight": Pairing.IN_FLIGHT,
+    "originated": Pairing.ORIGINATED, "before_capture": Pairing.BEFORE_CAPTURE,
+}
+
+#: The flow table's columns of TCP flags seen, each named after its ``transit_kinds`` entry.
+TCP_FLAG_COLUMNS = ("tcp_syn", "tcp_synack", "tcp_fin", "tcp_rst")
+
+#: The canonical flow key of a transit, in the order flows are sorted by: the two ends, lower end first.
+FLOW_KEY = ("aws_endpoint_id", "key_proto", "a_hi", "a_lo", "a_port", "b_hi", "b_lo", "b_port")
+
 
 def build_transits(legs: pd.DataFrame, stickiness: str = "5-tuple") -> pd.DataFrame:
     """The transits of ``legs`` with their flow key; adds a ``flow`` column (the flow's row) to ``legs`` too."""
@@ -56,8 +68,7 @@ def build_transits(legs: pd.DataFrame, stickiness: str = "5-tuple") -> pd.DataFr
     t["b_hi"], t["b_lo"], t["b_port"] = np.where(src_first, d_hi, s_hi), np.where(src_first, d_lo, s_lo), np.where(src_first, dport, sport)
     t["sender_is_a"] = src_first
     t["key_proto"] = proto if stickiness != "2-tuple" else np.zeros_like(proto)
-    keys = ["aws_endpoint_id", "key_proto", "a_hi", "a_lo", "a_port", "b_hi", "b_lo", "b_port"]
-    flow = t.groupby(keys, sort=True).ngroup().to_numpy()
+    flow = t.groupby(list(FLOW_KEY), sort=True).ngroup().to_numpy()
     t["flow"] = flow
     flow_of_leg = np.full(len(legs), -1, np.int64)
     flow_of_leg[t["leg"].to_numpy()] = flow
@@ -81,22 +92,9 @@ def build_flows(
     flow = t["flow"].to_numpy()
     n_flows = int(flow.max()) + 1 if len(flow) else 0
     by_flow = t.groupby("flow", sort=True)
-    flags = t["inner_tcp_flags"].to_numpy()
-    is_tcp = t["inner_proto"].to_numpy() == TCP
-    syn = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
-    synack = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+    kinds = transit_kinds(t)
     sender_is_a = t["sender_is_a"].to_numpy()
-    icmp_type = t["inner_icmp_type"].to_numpy()
-    is_icmp = np.isin(t["inner_proto"].to_numpy(), list(PORTLESS_PROTOCOLS))
-    echo_request = is_icmp & np.isin(icmp_type, ECHO_REQUESTS)
-    echo_reply = is_icmp & np.isin(icmp_type, ECHO_REPLIES)
-    # Weakest evidence first, each stronger one overriding: the first sender, the receiver of an echo
-    # reply, the sender of an echo request, the receiver of a SYN-ACK, the sender of a SYN.
-    client_is_a = _first_per_flow(flow, sender_is_a, np.ones(len(t), bool), n_flows)
-    for value, mask in ((~sender_is_a, echo_reply), (sender_is_a, echo_request), (~sender_is_a, synack), (sender_is_a, syn)):
-        found = _first_per_flow(flow, value, mask, n_flows)
-        client_is_a = np.where(found >= 0, found, client_is_a)
-    client_is_a = client_is_a.astype(bool)
+    client_is_a = client_evidence(flow, sender_is_a, kinds, n_flows)[1].astype(bool)
     fwd = sender_is_a == client_is_a[flow]
     first = by_flow.head(1).set_index("flow")
     a = (first["a_hi"].to_numpy(), first["a_lo"].to_numpy(), first["a_port"].to_numpy())
@@ -118,29 +116,66 @@ def build_flows(
     flows["fwd_bytes"] = np.bincount(flow, weights=np.where(fwd, size, 0), minlength=n_flows).astype(np.int64)
     flows["rev_bytes"] = np.bincount(flow, weights=np.where(fwd, 0, size), minlength=n_flows).astype(np.int64)
     pairing = t["pairing"].cat.codes.to_numpy()
-    for state in (Pairing.PAIRED, Pairing.NOT_RETURNED, Pairing.IN_FLIGHT, Pairing.ORIGINATED, Pairing.BEFORE_CAPTURE):
-        name = "returned" if state == Pairing.PAIRED else state.label
+    for name, state in PAIRING_COLUMNS.items():
         flows[name] = np.bincount(flow, weights=pairing == state, minlength=n_flows).astype(np.int64)
     appliance = t["appliance"].to_numpy()
-    flows["appliances"] = _names_per_flow(flow, appliance, appliance_names, n_flows)
-    flows["fwd_appliances"] = _names_per_flow(flow[fwd], appliance[fwd], appliance_names, n_flows)
-    flows["rev_appliances"] = _names_per_flow(flow[~fwd], appliance[~fwd], appliance_names, n_flows)
-    flows["gwlb_nodes"] = _names_per_flow(flow, t["gwlb_node"].to_numpy(), node_names, n_flows)
+    flows["appliances"] = names_per_flow(flow, appliance, appliance_names, n_flows)
+    flows["fwd_appliances"] = names_per_flow(flow[fwd], appliance[fwd], appliance_names, n_flows)
+    flows["rev_appliances"] = names_per_flow(flow[~fwd], appliance[~fwd], appliance_names, n_flows)
+    flows["gwlb_nodes"] = names_per_flow(flow, t["gwlb_node"].to_numpy(), node_names, n_flows)
     cookie = t["aws_flow_cookie"].to_numpy()
-    flows["cookies"] = _names_per_flow(flow, cookie, None, n_flows)
-    flows["outer_sports"] = _names_per_flow(flow, t["outer_sport"].to_numpy(), None, n_flows)
-    for name, mask in (("tcp_syn", syn), ("tcp_synack", synack), ("tcp_fin", is_tcp & ((flags & TCP_FIN) != 0)), ("tcp_rst", is_tcp & ((flags & TCP_RST) != 0))):
-        flows[name] = np.bincount(flow, weights=mask, minlength=n_flows) > 0
+    flows["cookies"] = names_per_flow(flow, cookie, None, n_flows)
+    flows["outer_sports"] = names_per_flow(flow, t["outer_sport"].to_numpy(), None, n_flows)
+    for name in TCP_FLAG_COLUMNS:
+        flows[name] = np.bincount(flow, weights=kinds[name.removeprefix("tcp_")], minlength=n_flows) > 0
     _add_latency(flows, legs, n_flows)
     _add_option_faults(flows, legs, t, n_flows)
-    _add_changes(flows, t, tcp_idle_timeout_s, udp_idle_timeout_s, syn)
+    _add_changes(flows, t, tcp_idle_timeout_s, udp_idle_timeout_s, kinds)
     _add_mtu(flows, t, legs, n_flows)
     return flows
 
 
-def _first_per_flow(flow: np.ndarray, value: np.ndarray, mask: np.ndarray, n_flows: int) -> np.ndarray:
-    """Per flow, ``value`` at the first row where ``mask`` holds (rows are in time order per flow); -1 when none."""
-    out = np.full(n_flows, -1, np.int8)
+def transit_kinds(t: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per transit, boolean masks: ``tcp``, ``syn``, ``synack``, ``ack`` (plain), ``fin``, ``rst``, ``echo_request``, ``echo_reply``."""
+    flags = t["inner_tcp_flags"].to_numpy()
+    proto = t["inner_proto"].to_numpy()
+    is_tcp = proto == TCP
+    is_icmp = np.isin(proto, list(PORTLESS_PROTOCOLS))
+    icmp_type = t["inner_icmp_type"].to_numpy()
+    return {
+        "tcp": is_tcp,
+        "syn": is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN),
+        "synack": is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)),
+        "ack": is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_ACK),
+        "fin": is_tcp & ((flags & TCP_FIN) != 0),
+        "rst": is_tcp & ((flags & TCP_RST) != 0),
+        "echo_request": is_icmp & np.isin(icmp_type, ECHO_REQUESTS),
+        "echo_reply": is_icmp & np.isin(icmp_type, ECHO_REPLIES),
+    }
+
+
+def client_evidence(flow: np.ndarray, sender_is_a: np.ndarray, kinds: dict[str, np.ndarray], n_flows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per flow, the strength of the best evidence of its client (0 to 4) and whether that says the client is end a.
+
+    Weakest first, each stronger one overriding: the first sender, the receiver of an echo reply, the
+    sender of an echo request, the receiver of a SYN-ACK, the sender of a SYN; within one strength the
+    first row (rows are in time order per flow) decides.
+    """
+    client_is_a = first_per_flow(flow, sender_is_a, np.ones(len(flow), bool), n_flows)
+    strength = np.where(client_is_a >= 0, 0, -1).astype(np.int8)
+    evidence = (
+        (~sender_is_a, kinds["echo_reply"]), (sender_is_a, kinds["echo_request"]), (~sender_is_a, kinds["synack"]), (sender_is_a, kinds["syn"]),
+    )
+    for level, (value, mask) in enumerate(evidence, start=1):
+        found = first_per_flow(flow, value, mask, n_flows)
+        client_is_a = np.where(found >= 0, found, client_is_a)
+        strength[found >= 0] = level
+    return strength, client_is_a
+
+
+def first_per_flow(flow: np.ndarray, value: np.ndarray, mask: np.ndarray, n_flows: int, fill: int = -1, dtype: type = np.int8) -> np.ndarray:
+    """Per flow, ``value`` at the first row where ``mask`` holds (rows are in time order per flow); ``fill`` when none."""
+    out = np.full(n_flows, fill, dtype)
     rows = np.flatnonzero(mask)
     if len(rows):
         flows_of_rows = flow[rows]
@@ -149,7 +184,7 @@ def _first_per_flow(flow: np.ndarray, value: np.ndarray, mask: np.ndarray, n_flo
     return out
 
 
-def _names_per_flow(flow: np.ndarray, value: np.ndarray, names: list[str] | None, n_flows: int) -> np.ndarray:
+def names_per_flow(flow: np.ndarray, value: np.ndarray, names: list[str] | None, n_flows: int) -> np.ndarray:
     """Per flow, the distinct values (as names, or hex for cookies and numbers for ports) joined by commas."""
     out = np.full(n_flows, "", dtype=object)
     if len(flow) == 0:
@@ -184,89 +219,162 @@ def _add_latency(flows: pd.DataFrame, legs: pd.DataFrame, n_flows: int) -> None:
 
 def _add_option_faults(flows: pd.DataFrame, legs: pd.DataFrame, t: pd.DataFrame, n_flows: int) -> None:
     """Egress legs whose options differ from their ingress: a cookie the flow had before (stale) or another change."""
+    flow, diff, cookie = changed_options(legs)
+    seen = np.isin(pair_codes(flow, cookie), pair_codes(t["flow"].to_numpy(), t["aws_flow_cookie"].to_numpy()))
+    for name, values in option_faults(flow, diff, seen, n_flows).items():
+        flows[name] = values
+
+
+def changed_options(legs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The flow, ``option_diff`` bits and flow cookie of every egress leg whose options differ from its ingress."""
     egress = (legs["direction"].to_numpy() == Direction.EGRESS) & (legs["option_diff"].to_numpy() > 0)
-    flow = legs["flow"].to_numpy()[egress]
-    diff = legs["option_diff"].to_numpy()[egress]
-    cookie = legs["aws_flow_cookie"].to_numpy()[egress]
-    suspects = np.isin(t["flow"].to_numpy(), flow)
-    seen = set(zip(t["flow"].to_numpy()[suspects].tolist(), t["aws_flow_cookie"].to_numpy()[suspects].tolist()))
-    stale = np.array([(int(f), int(c)) in seen for f, c in zip(flow, cookie)], bool) & ((diff & OPTION_COOKIE) != 0)
-    flows["stale_cookie_legs"] = np.bincount(flow[stale], minlength=n_flows).astype(np.int64)
-    flows["wrong_cookie_legs"] = np.bincount(flow[~stale & ((diff & OPTION_COOKIE) != 0)], minlength=n_flows).astype(np.int64)
-    flows["modified_option_legs"] = np.bincount(flow[(diff & (OPTION_ENDPOINT | OPTION_ATTACHMENT)) != 0], minlength=n_flows).astype(np.int64)
+    return legs["flow"].to_numpy()[egress], legs["option_diff"].to_numpy()[egress], legs["aws_flow_cookie"].to_numpy()[egress]
+
+
+def option_faults(flow: np.ndarray, diff: np.ndarray, cookie_seen: np.ndarray, n_flows: int) -> dict[str, np.ndarray]:
+    """Per flow, the option columns from ``changed_options``: a changed cookie is stale when the flow's transits carried it."""
+    cookie_changed = (diff & OPTION_COOKIE) != 0
+    stale = cookie_seen & cookie_changed
     bits = np.zeros(n_flows, np.uint8)
     np.bitwise_or.at(bits, flow, diff)
-    flows["option_diff"] = bits
+    return {
+        "stale_cookie_legs": np.bincount(flow[stale], minlength=n_flows).astype(np.int64),
+        "wrong_cookie_legs": np.bincount(flow[~stale & cookie_changed], minlength=n_flows).astype(np.int64),
+        "modified_option_legs": np.bincount(flow[(diff & (OPTION_ENDPOINT | OPTION_ATTACHMENT)) != 0], minlength=n_flows).astype(np.int64),
+        "option_diff": bits,
+    }
 
 
-def _add_changes(flows: pd.DataFrame, t: pd.DataFrame, tcp_timeout_s: float, other_timeout_s: float, syn: np.ndarray) -> None:
+def pair_codes(flow: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """(flow, value) pairs as one sortable int64: the flow above bit 32, the value's low 32 bits below."""
+    return (flow.astype(np.int64) << 32) | (value.astype(np.int64) & 0xFFFFFFFF)
+
+
+def _add_changes(flows: pd.DataFrame, t: pd.DataFrame, tcp_timeout_s: float, other_timeout_s: float, kinds: dict[str, np.ndarray]) -> None:
     """Idle gaps past the timeout and what followed; changes of appliance not explained by them."""
     flow = t["flow"].to_numpy()
-    ts = t["ts_ns"].to_numpy()
     n_flows = len(flows)
-    same = np.r_[False, flow[1:] == flow[:-1]]
-    gap = np.where(same, ts - np.r_[ts[:1], ts[:-1]], 0)
-    timeout = np.where(t["inner_proto"].to_numpy() == TCP, tcp_timeout_s, other_timeout_s) * 1e9
-    idle = same & (gap > timeout)
-    cookie = t["aws_flow_cookie"].to_numpy()
-    appliance = t["appliance"].to_numpy()
-    previous = np.maximum(np.arange(len(t)) - 1, 0)  # each row's predecessor (row 0 its own)
-    flows["max_gap_s"] = np.maximum.reduceat(gap, _starts(flow, n_flows)) / 1e9 if len(t) else np.zeros(0)
-    flows["idle_gaps"] = np.bincount(flow[idle], minlength=n_flows).astype(np.int64)
-    flows["new_cookie_after_idle"] = np.bincount(flow[idle & (cookie != cookie[previous])], minlength=n_flows) > 0
-    flows["new_appliance_after_idle"] = np.bincount(flow[idle & (appliance != appliance[previous])], minlength=n_flows) > 0
-    is_tcp = t["inner_proto"].to_numpy() == TCP
-    flows["non_syn_after_idle"] = np.bincount(flow[idle & is_tcp & ~syn], minlength=n_flows) > 0
-    # A change of appliance between consecutive packets of one direction, unless that direction had been
-    # silent past the idle timeout (GWLB then chooses afresh).
-    fwd_key = t["sender_is_a"].to_numpy()
-    order = np.lexsort((ts, fwd_key, flow))
-    f, d, a, s_ts, s_timeout = flow[order], fwd_key[order], appliance[order], ts[order], timeout[order]
-    same_direction = np.r_[False, (f[1:] == f[:-1]) & (d[1:] == d[:-1])]
-    direction_idle = same_direction & (np.r_[0, np.diff(s_ts)] > s_timeout)
-    moved = same_direction & np.r_[False, a[1:] != a[:-1]] & ~direction_idle
-    flows["appliance_changes"] = np.bincount(f[moved], minlength=n_flows).astype(np.int64)
-    flows["directions_split"] = _directions_split(flow, idle, fwd_key, appliance, n_flows)
-    moved_at = np.full(n_flows, -1, np.int64)
-    rows = np.flatnonzero(moved)
-    if len(rows):
-        firsts = rows[np.r_[True, f[rows][1:] != f[rows][:-1]]]
-        moved_at[f[firsts]] = s_ts[firsts]
+    timeout = idle_timeouts_ns(kinds["tcp"], tcp_timeout_s, other_timeout_s)
+    columns = [t[name].to_numpy() for name in ("ts_ns", "aws_flow_cookie", "appliance", "sender_is_a")]
+    changes, idle = flow_changes(flow, *columns, kinds["tcp"], kinds["syn"], timeout, n_flows)
+    flows["max_gap_s"] = changes.pop("max_gap_ns") / 1e9
+    moved_at = first_move_ns(changes.pop("a_moved_at_ns"), changes.pop("b_moved_at_ns"))
+    for name, values in changes.items():
+        flows[name] = values
+    epoch = flow_epochs(flow, idle)
+    split = np.zeros(n_flows, bool)
+    split[split_epochs(flow, epoch, t["sender_is_a"].to_numpy(), t["appliance"].to_numpy())[0]] = True
+    flows["directions_split"] = split
     flows["moved_at_ns"] = moved_at
 
 
-def _directions_split(flow: np.ndarray, idle: np.ndarray, sender_is_a: np.ndarray, appliance: np.ndarray, n_flows: int) -> np.ndarray:
-    """Per flow: between two idle gaps, both directions seen and on no appliance in common."""
-    epoch = np.cumsum(idle) - np.maximum.accumulate(np.where(np.r_[True, flow[1:] != flow[:-1]], np.cumsum(idle), 0))
-    seen = pd.DataFrame({"flow": flow, "epoch": epoch, "a_side": sender_is_a, "appliance": appliance}).drop_duplicates()
-    sides = seen.groupby(["flow", "epoch", "appliance"])["a_side"].nunique()
-    shared = sides[sides > 1].reset_index()[["flow", "epoch"]].drop_duplicates()
-    directions = seen.groupby(["flow", "epoch"])["a_side"].nunique()
-    both = directions[directions > 1].reset_index()[["flow", "epoch"]]
-    split_epochs = both.merge(shared, how="left", indicator=True)
-    split = np.zeros(n_flows, bool)
-    split[split_epochs.loc[split_epochs["_merge"] == "left_only", "flow"].to_numpy()] = True
-    return split
+def idle_timeouts_ns(is_tcp: np.ndarray, tcp_timeout_s: float, other_timeout_s: float) -> np.ndarray:
+    """Per transit, GWLB's idle timeout for its protocol, in nanoseconds (as floats)."""
+    return np.where(is_tcp, tcp_timeout_s, other_timeout_s) * 1e9
 
 
-def _starts(flow: np.ndarray, n_flows: int) -> np.ndarray:
+def flow_changes(
+    flow: np.ndarray, ts: np.ndarray, cookie: np.ndarray, appliance: np.ndarray, sender_is_a: np.ndarray, is_tcp: np.ndarray,
+    syn: np.ndarray, timeout_ns: np.ndarray, n_flows: int, carried: np.ndarray | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per flow, idle gaps past the timeout and what followed, and changes of appliance not explained by them
+    (with the first change in each end's direction, ``a_moved_at_ns`` and ``b_moved_at_ns``); and per row,
+    whether it follows an idle gap.
+
+    Rows are in time order per flow.  ``carried`` rows (a flow's last transits from an earlier part of the
+    capture) are only there to be followed: no gap or change is counted on them.
+    """
+    same = np.r_[False, flow[1:] == flow[:-1]]
+    if carried is not None:
+        same &= ~carried
+    gap = np.where(same, ts - np.r_[ts[:1], ts[:-1]], 0)
+    idle = same & (gap > timeout_ns)
+    previous = np.maximum(np.arange(len(flow)) - 1, 0)  # each row's predecessor (row 0 its own)
+    out = {
+        "max_gap_ns": np.maximum.reduceat(gap, flow_starts(flow, n_flows)) if len(flow) else np.zeros(0, np.int64),
+        "idle_gaps": np.bincount(flow[idle], minlength=n_flows).astype(np.int64),
+        "new_cookie_after_idle": np.bincount(flow[idle & (cookie != cookie[previous])], minlength=n_flows) > 0,
+        "new_appliance_after_idle": np.bincount(flow[idle & (appliance != appliance[previous])], minlength=n_flows) > 0,
+        "non_syn_after_idle": np.bincount(flow[idle & is_tcp & ~syn], minlength=n_flows) > 0,
+    }
+    # A change of appliance between consecutive packets of one direction, unless that direction had been
+    # silent past the idle timeout (GWLB then chooses afresh).
+    order = np.lexsort((ts, sender_is_a, flow))
+    f, d, a, s_ts, s_timeout = flow[order], sender_is_a[order], appliance[order], ts[order], timeout_ns[order]
+    same_direction = np.r_[False, (f[1:] == f[:-1]) & (d[1:] == d[:-1])]
+    direction_idle = same_direction & (np.r_[0, np.diff(s_ts)] > s_timeout)
+    moved = same_direction & np.r_[False, a[1:] != a[:-1]] & ~direction_idle
+    if carried is not None:
+        moved &= ~carried[order]
+    out["appliance_changes"] = np.bincount(f[moved], minlength=n_flows).astype(np.int64)
+    for end, sent_by_a in (("a", True), ("b", False)):
+        rows = np.flatnonzero(moved & (d == sent_by_a))
+        moved_at = np.full(n_flows, -1, np.int64)
+        if len(rows):
+            firsts = rows[np.r_[True, f[rows][1:] != f[rows][:-1]]]
+            moved_at[f[firsts]] = s_ts[firsts]
+        out[f"{end}_moved_at_ns"] = moved_at
+    return out, idle
+
+
+def first_move_ns(a_moved_at_ns: np.ndarray, b_moved_at_ns: np.ndarray) -> np.ndarray:
+    """A flow's ``moved_at_ns``: the first change of appliance in the direction end b sends, else in end a's (-1: none).
+
+    Not the earlier of the two: this is the order build_flows has always reported.
+    """
+    return np.where(b_moved_at_ns >= 0, b_moved_at_ns, a_moved_at_ns)
+
+
+def flow_epochs(flow: np.ndarray, idle: np.ndarray) -> np.ndarray:
+    """Per row (in time order per flow), how many idle gaps of its flow precede it."""
+    return np.cumsum(idle) - np.maximum.accumulate(np.where(np.r_[True, flow[1:] != flow[:-1]], np.cumsum(idle), 0))
+
+
+def split_epochs(flow: np.ndarray, epoch: np.ndarray, sender_is_a: np.ndarray, appliance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flows and epochs whose rows show both directions and no appliance in common: a split flow."""
+    if len(flow) == 0:
+        return flow.astype(np.int64), epoch.astype(np.int64)
+    order = np.lexsort((sender_is_a, appliance, epoch, flow))
+    f, e, a, s = flow[order], epoch[order], appliance[order], sender_is_a[order].astype(bool)
+    new_epoch = np.r_[True, (f[1:] != f[:-1]) | (e[1:] != e[:-1])]
+    new_place = new_epoch | np.r_[True, a[1:] != a[:-1]]  # an appliance within an epoch
+    epoch_of = np.cumsum(new_epoch) - 1
+    # Sorted by direction within a place: both directions there when its first and last rows differ.
+    shared = np.zeros(int(new_epoch.sum()), bool)
+    last_of_place = np.r_[new_place[1:], True]
+    shared[epoch_of[new_place][s[new_place] != s[last_of_place]]] = True
+    both = (np.bincount(epoch_of, weights=s, minlength=len(shared)) > 0) & (np.bincount(epoch_of, weights=~s, minlength=len(shared)) > 0)
+    split = both & ~shared
+    return f[new_epoch][split], e[new_epoch][split]
+
+
+def flow_starts(flow: np.ndarray, n_flows: int) -> np.ndarray:
     return np.searchsorted(flow, np.arange(n_flows))
 
 
 def _add_mtu(flows: pd.DataFrame, t: pd.DataFrame, legs: pd.DataFrame, n_flows: int) -> None:
     """Inner packets over GWLB's 8,500 bytes, told apart from GSO/GRO super-packets (a TCP payload above the MSS)."""
     flow = t["flow"].to_numpy()
-    mss = t["inner_tcp_mss"].to_numpy().astype(np.int64)
     flow_mss = np.zeros(n_flows, np.int64)
-    np.maximum.at(flow_mss, flow, mss)
+    np.maximum.at(flow_mss, flow, t["inner_tcp_mss"].to_numpy().astype(np.int64))
+    flows["mss"] = flow_mss
+    flows["over_mtu_packets"], flows["gso_packets"] = mtu_packets(t, flow_mss[flow], n_flows)
+    flows["fragmented_legs"] = fragmented_legs(legs, n_flows)
+
+
+def mtu_packets(t: pd.DataFrame, mss: np.ndarray, n_flows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per flow, inner packets over GWLB's limit and GSO/GRO super-packets, given each transit's flow MSS."""
+    flow = t["flow"].to_numpy()
     is_tcp = t["inner_proto"].to_numpy() == TCP
     payload = t["inner_l4_payload_bytes"].to_numpy().astype(np.int64)
-    known_mss = flow_mss[flow] > 0
-    super_packet = is_tcp & known_mss & (payload > flow_mss[flow])
+    super_packet = is_tcp & (mss > 0) & (payload > mss)
     big = t["inner_ip_len_bytes"].to_numpy() > GWLB_MAX_INNER_BYTES
-    flows["mss"] = flow_mss
-    flows["over_mtu_packets"] = np.bincount(flow[big & ~super_packet], minlength=n_flows).astype(np.int64)
-    flows["gso_packets"] = np.bincount(flow[super_packet], minlength=n_flows).astype(np.int64)
+    over = np.bincount(flow[big & ~super_packet], minlength=n_flows).astype(np.int64)
+    return over, np.bincount(flow[super_packet], minlength=n_flows).astype(np.int64)
+
+
+def fragmented_legs(legs: pd.DataFrame, n_flows: int) -> np.ndarray:
+    """Per flow, the legs (either way) whose outer packet is a first or middle fragment."""
     fragmented = (legs["outer_frag"].to_numpy() & OUTER_MF) != 0
     leg_flow = legs["flow"].to_numpy()
-    flows["fragmented_legs"] = np.bincount(leg_flow[fragmented & (leg_flow >= 0)], minlength=n_flows).astype(np.int64)
+    return np.bincount(leg_flow[fragmented & (leg_flow >= 0)], minlength=n_flows).astype(np.int64)
