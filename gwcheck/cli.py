@@ -49,6 +49,13 @@ def _add_capture_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=_port, default=6081, help="UDP port of Geneve (default: 6081)")
 
 
+def _add_stream_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stream", action="store_true",
+        help="read the captures as streams in bounded memory, for captures larger than memory (latency percentiles within 1%%; no packet or leg tables)",
+    )
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -90,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--export", metavar="DIR", help="also write packets, legs and flows as Parquet and CSV, and report.json, to DIR")
     analyze.add_argument("--verbose", action="store_true", help="list every flow key of every finding")
     analyze.add_argument("--quiet", action="store_true", help="print only the one-line verdict")
+    _add_stream_argument(analyze)
+    analyze.add_argument("--dask", metavar="local[:N]|ADDRESS", help="run the analysis on Dask: a local cluster of N worker processes (default: one per core), or the scheduler at ADDRESS (tcp://host:8786); needs pip install 'gwcheck[dask]'")
+    analyze.add_argument("--workdir", metavar="DIR", help="with --dask: keep the Parquet packet and leg tables in DIR (a directory or URL every worker reaches; default: a temporary directory)")
 
     decode = commands.add_parser("decode", help="decode captures into a packet table (Parquet or CSV)", description="Decode captures into the packet table, one row per packet.")
     _add_capture_arguments(decode)
@@ -160,6 +170,7 @@ def _add_validate_parser(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("--format", choices=("text", "json"), default="text", help="results format (default: text)")
     validate.add_argument("-o", "--output", metavar="FILE", help="write the results to FILE instead of standard output")
     validate.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML to FILE, one test case per check")
+    _add_stream_argument(validate)
     _add_check_arguments(
         validate,
         "each runs only when set here or in the policy (--expect-appliances and --max-imbalance too); "
@@ -285,22 +296,38 @@ def _progress_bar(stream: TextIO | None) -> Iterator[object]:
 
 
 def _analyze(args: argparse.Namespace, stderr: TextIO | None = None):
+    settings = {
+        "port": args.port,
+        "appliances": args.appliance,
+        "gwlb_nodes": args.gwlb,
+        "window_s": args.window,
+        "stickiness": args.stickiness,
+        "tcp_idle_timeout_s": args.tcp_idle_timeout,
+        "udp_idle_timeout_s": args.udp_idle_timeout,
+        "expect_appliances": args.expect_appliances,
+        "max_imbalance": args.max_imbalance,
+    }
+    with _progress_bar(stderr) as progress:
+        return _analyze_with(args, settings, progress)
+
+
+def _analyze_with(args: argparse.Namespace, settings: dict, progress) -> object:
+    """``analyze`` of ``args.captures`` with ``settings``, as a stream when ``--stream`` was given."""
     from .pipeline import analyze
 
-    with _progress_bar(stderr) as progress:
-        return analyze(
-        args.captures,
-        port=args.port,
-        appliances=args.appliance,
-        gwlb_nodes=args.gwlb,
-        window_s=args.window,
-        stickiness=args.stickiness,
-        tcp_idle_timeout_s=args.tcp_idle_timeout,
-        udp_idle_timeout_s=args.udp_idle_timeout,
-        expect_appliances=args.expect_appliances,
-        max_imbalance=args.max_imbalance,
-        progress=progress,
-    )
+    if getattr(args, "dask", None) or getattr(args, "workdir", None):
+        from .errors import ConfigError
+
+        if args.stream or not args.dask:
+            raise ConfigError("--workdir needs --dask" if not args.dask else "--stream and --dask do not go together: Dask already bounds each worker's memory")
+        from .fleet import analyze_on_dask
+
+        return analyze_on_dask(args.captures, args.dask, args.workdir, **settings)
+    if args.stream:
+        from .incremental import analyze_stream
+
+        return analyze_stream(args.captures, **settings)
+    return analyze(args.captures, progress=progress, **settings)
 
 
 def _run_analyze(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
@@ -325,7 +352,8 @@ def _run_analyze(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
     if args.export:
         from .tables.export import export_tables
 
-        written = export_tables({"packets": report.packets, "legs": report.legs, "flows": report.flows}, args.export)
+        tables = {"flows": report.flows} if args.stream or args.dask else {"packets": report.packets, "legs": report.legs, "flows": report.flows}
+        written = export_tables(tables, args.export)  # a stream keeps no packet or leg table
         with open(os.path.join(args.export, "report.json"), "w", encoding="utf-8") as handle:
             json.dump(document, handle, indent=1)
         if not args.quiet and args.output is not None:
@@ -405,7 +433,6 @@ def _run_validate(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
     import time
 
     from .errors import ConfigError
-    from .pipeline import analyze
     from .report.junit import write_junit
     from .report.validate import render_checks, run_checks, verdict_line
 
@@ -414,7 +441,7 @@ def _run_validate(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
         raise ConfigError("no checks to run: give --policy FILE or check options such as --max-latency-p99 2ms")
     started = time.monotonic()
     with _progress_bar(sys.stderr) as progress:  # main() points sys.stderr at its stderr
-        report = analyze(args.captures, progress=progress, **policy.analyze_arguments())
+        report = _analyze_with(args, policy.analyze_arguments(), progress)
     results = run_checks(report, policy)
     elapsed_s = time.monotonic() - started
     passed = all(r.passed for r in results)
@@ -439,11 +466,13 @@ def _run_validate(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
 
 def _run_live(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
     import signal
+    import time
 
     from .capture.live import CaptureProcess, capture_filter
     from .decode.geneve import GENEVE_PORT
     from .errors import LiveCaptureError
-    from .live import AccumulatingAnalysis, LiveSession
+    from .incremental import IncrementalAnalysis
+    from .live import LiveSession
     from .live.view import StatusLines, TerminalView
     from .report.terminal import is_terminal, render
     from .report.validate import render_checks, run_checks, verdict_line
@@ -463,7 +492,7 @@ def _run_live(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
 
     tee = open(args.write, "wb") if args.write else None  # noqa: SIM115 - closed below
     session = LiveSession(
-        capture, AccumulatingAnalysis(**settings), name=f"live:{args.interface}", port=port, duration_s=args.duration,
+        capture, IncrementalAnalysis(**settings, clock=time.time_ns), name=f"live:{args.interface}", port=port, duration_s=args.duration,
         interval_s=args.interval, on_start=started, on_interval=lambda snapshot: views[-1].update(snapshot), tee=tee,
     )
 

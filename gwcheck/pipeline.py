@@ -53,10 +53,7 @@ def analyze(
     2-tuple); the idle timeouts are GWLB's (350 s TCP, 120 s others, by default).  ``progress`` is called
     with (bytes done, bytes in all) while the captures are read.
     """
-    if stickiness not in STICKINESS:
-        raise ConfigError(f"stickiness must be one of {', '.join(STICKINESS)}, got {stickiness!r}")
-    if window_s <= 0:
-        raise ConfigError(f"pairing window must be positive, got {window_s} s")
+    check_settings(window_s, stickiness)
     if packets is None:
         if captures is None:
             raise ConfigError("give captures to read or a packet table")
@@ -79,6 +76,14 @@ def analyze(
         "max_imbalance": max_imbalance,
     }
     return assemble_report(flows, handshake_rtts(transits), tallies, roles, settings, packets=packets, legs=legs)
+
+
+def check_settings(window_s: float, stickiness: str) -> None:
+    """Raise ConfigError for a pairing window or a stickiness ``analyze`` cannot take."""
+    if stickiness not in STICKINESS:
+        raise ConfigError(f"stickiness must be one of {', '.join(STICKINESS)}, got {stickiness!r}")
+    if window_s <= 0:
+        raise ConfigError(f"pairing window must be positive, got {window_s} s")
 
 
 def assemble_report(
@@ -320,7 +325,14 @@ def _other_findings(
             )
         )
     for capture in tallies.captures:
-        if capture.get("damage"):
+        if capture.get("error"):  # left out of an analysis of several files (gwcheck analyze --dask)
+            findings.append(
+                Finding(
+                    "unreadable_capture", "error", 1, "files", f"{capture['path']} cannot be read: {capture['error']}",
+                    "not a pcap or pcapng file, missing, or not readable where the analysis ran; the other files were analysed",
+                )
+            )
+        elif capture.get("damage"):
             findings.append(
                 Finding(
                     "damaged_capture", "warning", 1, "files",

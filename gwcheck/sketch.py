@@ -77,14 +77,25 @@ class LatencySketch:
             setattr(self, name, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
 
     def quantile_ns(self, q: float) -> float | None:
-        """The value at rank ``q * (count - 1)`` (0 <= q <= 1), within the relative accuracy; None when empty."""
+        """The ``q`` quantile (0 <= q <= 1), None when empty.
+
+        Interpolated between the order statistics around rank ``q * (count - 1)`` as numpy's default
+        percentile is, each order statistic taken as its bucket's middle: so within the relative accuracy
+        of the exact percentile.
+        """
         if self.count == 0:
             return None
         rank = q * (self.count - 1)
-        if rank < self.zeros:
+        below = math.floor(rank)
+        low, high = self._order_statistic(below), self._order_statistic(min(below + 1, self.count - 1))
+        return float(low + (rank - below) * (high - low))
+
+    def _order_statistic(self, k: int) -> float:
+        """The k-th smallest value (0-based), as the middle of its bucket, clamped to the exact min and max."""
+        if k < self.zeros:
             return 0.0
         cumulative = np.cumsum(self._counts) + self.zeros
-        bucket = int(np.searchsorted(cumulative, rank, side="right"))
+        bucket = int(np.searchsorted(cumulative, k, side="right"))
         gamma = math.exp(self._log_gamma)
         value = 2 * gamma ** (bucket + self._offset) / (gamma + 1)  # the bucket's middle, in relative terms
         return float(min(max(value, self.min_ns), self.max_ns))

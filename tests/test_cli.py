@@ -175,6 +175,7 @@ GWLB_NODES = sorted(TRUTH["gwlb_nodes"])
         (["--max-imbalance", "1.1"], lambda d: any(f["kind"] == "uneven_load" for f in d["findings"])),
         (["--verbose"], lambda d: d["healthy"]),
         (["--quiet"], lambda d: d["healthy"]),
+        (["--stream"], lambda d: d["healthy"] and d["latency_us"]["sketch_relative_accuracy"] == 0.01),
     ],
     ids=argv_id,
 )
@@ -184,7 +185,8 @@ def test_analyze_options(argv: list[str], check) -> None:
 
 def test_every_analyze_option_is_exercised() -> None:
     exercised = {"--port", "--appliance", "--gwlb", "--window", "--stickiness", "--tcp-idle-timeout", "--udp-idle-timeout",
-                 "--expect-appliances", "--max-imbalance", "--verbose", "--quiet", "--format", "-o", "--output", "--export"}
+                 "--expect-appliances", "--max-imbalance", "--verbose", "--quiet", "--format", "-o", "--output", "--export",
+                 "--stream"}
     assert {s for a in options(subcommands()["analyze"]) for s in a.option_strings} <= exercised
 
 

@@ -23,11 +23,21 @@ def latencies() -> np.ndarray:
 def test_quantiles_within_the_relative_accuracy(latencies: np.ndarray, accuracy: float) -> None:
     sketch = LatencySketch(accuracy)
     sketch.add(latencies)
-    ordered = np.sort(latencies)
     for q in (0.0, 0.001, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0):
-        exact = ordered[int(np.floor(q * (len(ordered) - 1)))]
+        exact = np.percentile(latencies, 100 * q)  # interpolated between order statistics, as the sketch is
         got = sketch.quantile_ns(q)
         assert abs(got - exact) <= accuracy * exact + 1e-9, (q, got, exact)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 48])
+def test_few_values_interpolate_like_numpy(size: int) -> None:
+    """With few values the percentile falls between two far-apart order statistics: still within the accuracy."""
+    values = np.random.default_rng(size).lognormal(np.log(80_000), 1.5, size).astype(np.int64)
+    sketch = LatencySketch(0.01)
+    sketch.add(values)
+    for percent in (0, 50, 90, 99, 99.9, 100):
+        exact = np.percentile(values, percent)
+        assert sketch.quantile_ns(percent / 100) == pytest.approx(exact, rel=0.01), percent
 
 
 def test_exact_parts_of_the_summary(latencies: np.ndarray) -> None:

@@ -104,7 +104,7 @@ class LiveSession:
             "filter": self.capture.bpf,
             "kernel_drops": drops,
         }
-        report = self.analysis.report() if self._tables else None
+        report = self.analysis.finish() if self._tables else None
         elapsed = stopped_at - started_at if started_at is not None else 0.0
         return LiveResult(report, stopped_by, elapsed, self._packets, error, details)
 

@@ -1,0 +1,153 @@
+"""The incremental analysis (gwcheck.incremental): fed a capture a batch at a time, it reports what gwcheck.analyze
+reports for the whole capture, while holding no more than a window of packets and the flows still open.
+
+Captures come from the simulator with every fault it makes; the batch analysis of the same files is the truth.
+Latency percentiles come from sketches, so they are checked to be within the sketch's relative accuracy of
+the exact percentile.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gwcheck
+from gwcheck.cli import main
+from gwcheck.incremental import IncrementalAnalysis, analyze_stream
+from gwcheck.simulate.scenario import Scenario
+from gwcheck.simulate.simulator import simulate
+from gwcheck.sketch import DEFAULT_RELATIVE_ACCURACY
+from gwcheck.tables.legs import NO_PEER, Direction
+from gwcheck.tables.packets import MergedStreams
+
+FAULTY = dict(
+    flows=150, asymmetric=5, one_sided=5, moved=5, not_returned_rate=0.01, stale_cookie=4, modified_options=3,
+    originated=3, idle_gap=4, over_mtu=2, outer_fragments=2, gso=2, health_check_unanswered=0.3,
+)
+LAYOUTS = {
+    "merged-pcap": dict(),
+    "split-skewed-pcapng": dict(split=True, format="pcapng", clock_offsets_ms=[0.0, 700.0, -900.0]),
+}
+LATENCY_COLUMNS = ("latency_p50_us", "latency_p99_us")
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99_9": 99.9}
+
+
+def captures(tmp_path: Path, **settings) -> list[Path]:
+    output = tmp_path / "capture.pcap"
+    truth = simulate(Scenario(**settings), output)
+    return [output.with_name(f["path"]) for f in truth["files"]]
+
+
+def within_sketch(estimate: float, values_us: np.ndarray, percent: float) -> bool:
+    """Whether ``estimate`` is within the sketch's relative accuracy of the exact (interpolated) percentile."""
+    exact = np.percentile(values_us, percent)
+    return abs(estimate - exact) <= DEFAULT_RELATIVE_ACCURACY * exact + 1e-9
+
+
+def assert_same_report(streamed: gwcheck.Report, batch: gwcheck.Report) -> None:
+    """Everything equal, latency percentiles within the sketch's accuracy of the batch's dwell times."""
+    a = streamed.flows.set_index("key").sort_index()
+    b = batch.flows.set_index("key").sort_index()
+    assert a.index.tolist() == b.index.tolist()
+    assert list(a.columns) == list(b.columns)
+    for column in b.columns:
+        if column in LATENCY_COLUMNS:
+            continue
+        pd.testing.assert_series_equal(a[column], b[column], check_names=False, obj=f"flows.{column}")
+    legs = batch.legs
+    paired = legs[(legs["direction"] == Direction.INGRESS) & (legs["peer"] != NO_PEER)]
+    dwell = paired.groupby("flow")["latency_ns"].apply(lambda s: s.to_numpy() / 1000.0)
+    keys = batch.flows["key"]
+    for flow, values in dwell.items():
+        row = a.loc[keys[flow]]
+        assert within_sketch(row["latency_p50_us"], values, 50.0), keys[flow]
+        assert within_sketch(row["latency_p99_us"], values, 99.0), keys[flow]
+    counts = [c for c in batch.appliances.columns if not c.startswith("latency_")]
+    pd.testing.assert_frame_equal(streamed.appliances[counts], batch.appliances[counts])
+    for name in ("gwlb_nodes", "endpoints"):
+        table_a, table_b = getattr(streamed, name), getattr(batch, name)
+        columns = [c for c in table_b.columns if not c.startswith("latency_")]
+        pd.testing.assert_frame_equal(table_a[columns], table_b[columns])
+    for appliance, values in paired.groupby("appliance")["latency_ns"]:
+        name = batch.roles.appliance_names()[appliance]
+        summary = streamed.latency["by_appliance"][name]
+        exact = batch.latency["by_appliance"][name]
+        assert {k: summary[k] for k in ("count", "min", "max")} == {k: exact[k] for k in ("count", "min", "max")}
+        assert summary["mean"] == pytest.approx(exact["mean"])
+        for key, percent in PERCENTILES.items():
+            assert within_sketch(summary[key], values.to_numpy() / 1000.0, percent), (name, key)
+    assert streamed.summary == batch.summary
+    assert streamed.pairing == batch.pairing
+    assert streamed.distribution == batch.distribution
+    assert streamed.mtu == batch.mtu
+    assert streamed.idle == batch.idle
+    pd.testing.assert_frame_equal(streamed.appliance_health, batch.appliance_health)
+    assert [f.to_dict() for f in streamed.findings] == [f.to_dict() for f in batch.findings]
+    assert streamed.verdict == batch.verdict
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("batch_bytes", [30_000, 1 << 20])
+def test_streamed_report_equals_batch_report(tmp_path: Path, layout: str, batch_bytes: int) -> None:
+    paths = captures(tmp_path, seed=7, **FAULTY, **LAYOUTS[layout])
+    batch = gwcheck.analyze(paths)
+    streamed = analyze_stream(paths, batch_bytes=batch_bytes)
+    assert streamed.latency["sketch_relative_accuracy"] == DEFAULT_RELATIVE_ACCURACY
+    assert_same_report(streamed, batch)
+    assert {"not_returned", "stale_cookie", "moved", "idle_gap", "asymmetric", "one_sided"} <= set(streamed.flows["verdict"])
+
+
+def test_reports_part_way_and_finishes_whole(tmp_path: Path) -> None:
+    """A live session asks for a report at every interval: each covers what is settled, the last one everything."""
+    paths = captures(tmp_path, seed=3, flows=60, duration_s=8.0)
+    batch = gwcheck.analyze(paths)
+    analysis = IncrementalAnalysis()
+    seen = []
+    for table, ended in MergedStreams(paths, batch_bytes=8_000):
+        analysis.add(table, ended)
+        seen.append(analysis.report().pairing["legs"])
+    assert seen == sorted(seen) and 0 < seen[len(seen) // 2] < batch.pairing["legs"]
+    assert_same_report(analysis.finish(), batch)
+    assert analysis.held_packets == 0
+
+
+def test_memory_is_bounded_by_a_window_and_the_open_flows(tmp_path: Path) -> None:
+    """Over a long capture of short flows the held packets stay within a window and finished flows leave the state."""
+    paths = captures(tmp_path, seed=11, flows=400, duration_s=60.0, protocol_mix={"udp": 1.0}, health_check_interval_s=0)
+    analysis = IncrementalAnalysis(udp_idle_timeout_s=2.0, tcp_idle_timeout_s=2.0, retain_s=4.0, role_sample=200)
+    held, open_flows = [], []
+    for table, ended in MergedStreams(paths, batch_bytes=16_000):
+        analysis.add(table, ended)
+        held.append(analysis.held_packets)
+        open_flows.append(analysis.open_flows)
+    report = analysis.finish()
+    total = report.summary["by_kind"]["geneve"]
+    assert max(held) < total / 10
+    assert max(open_flows) < len(report.flows) / 3
+    assert len(report.flows) == len(gwcheck.analyze(paths, udp_idle_timeout_s=2.0, tcp_idle_timeout_s=2.0).flows)
+
+
+def test_cli_analyze_stream_prints_the_same_verdict(tmp_path: Path) -> None:
+    paths = captures(tmp_path, seed=5, flows=40, stale_cookie=2)
+    outputs = []
+    for extra in ([], ["--stream"]):
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["analyze", "--quiet", *extra, *map(str, paths)], stdout=out, stderr=err)
+        outputs.append((code, out.getvalue()))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0] == 0 and "older flow's cookie" in outputs[0][1]
+
+
+def test_cli_validate_stream_gates_like_validate(tmp_path: Path) -> None:
+    paths = captures(tmp_path, seed=5, flows=30, not_returned_rate=0.05)
+    results = []
+    for extra in ([], ["--stream"]):
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["validate", *extra, "--min-flows", "30", "--max-not-returned", "0.1%", *map(str, paths)], stdout=out, stderr=err)
+        results.append((code, out.getvalue().splitlines()[-1]))
+    assert results[0] == results[1]
+    assert results[0][0] == 1 and "max_not_returned" in results[0][1]
