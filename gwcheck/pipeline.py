@@ -155,6 +155,7 @@ def assemble_report(
         pairing=_pairing_counts(tallies.legs, roles),
         findings=sort_findings(findings),
         settings=dict(settings),
+        latency_sketches={} if latency.exact else latency.appliance_sketches(appliance_names),
     )
 
 

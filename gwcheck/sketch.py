@@ -100,6 +100,16 @@ class LatencySketch:
         value = 2 * gamma ** (bucket + self._offset) / (gamma + 1)  # the bucket's middle, in relative terms
         return float(min(max(value, self.min_ns), self.max_ns))
 
+    def histogram_ns(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every non-empty bucket as (its middle value, how many values fell in it), zeros first, in ascending order."""
+        gamma = math.exp(self._log_gamma)
+        filled = np.flatnonzero(self._counts)
+        middles = 2 * gamma ** (filled + self._offset).astype(float) / (gamma + 1)
+        values, counts = middles, self._counts[filled]
+        if self.zeros:
+            values, counts = np.r_[0.0, values], np.r_[self.zeros, counts]
+        return values, counts
+
     def summary_us(self) -> dict[str, float | int | None]:
         """The keys of ``summaries.latency_summary_us``: count, min, max and mean exact, percentiles within the accuracy."""
         if self.count == 0:

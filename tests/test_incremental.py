@@ -151,3 +151,18 @@ def test_cli_validate_stream_gates_like_validate(tmp_path: Path) -> None:
         results.append((code, out.getvalue().splitlines()[-1]))
     assert results[0] == results[1]
     assert results[0][0] == 1 and "max_not_returned" in results[0][1]
+
+
+def test_streamed_report_renders_everywhere(tmp_path: Path) -> None:
+    """Without packet and leg tables the text, JSON and HTML reports and every plot still render."""
+    paths = captures(tmp_path, seed=9, flows=40, moved=3, asymmetric=2)
+    report = analyze_stream(paths)
+    assert report.packets.empty and report.legs.empty
+    figure = report.plot_latency()
+    assert figure.axes and "no data" not in str([t.get_text() for ax in figure.axes for t in ax.texts])
+    assert report.plot_timeline().findobj(lambda artist: artist.get_gid() == "moved")
+    for extra in (["--format", "json"], ["--format", "html", "-o", str(tmp_path / "r.html")], []):
+        out, err = io.StringIO(), io.StringIO()
+        assert main(["analyze", "--stream", *extra, *map(str, paths)], stdout=out, stderr=err) == 0, err.getvalue()
+    assert "from sketches" in out.getvalue()
+    assert "Flows that moved" in (tmp_path / "r.html").read_text()

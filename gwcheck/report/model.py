@@ -42,6 +42,8 @@ class Report:
     pairing: dict[str, Any]
     findings: list[Finding]
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Per appliance, the latency sketch of an analysis that kept no legs (streamed, distributed); else empty.
+    latency_sketches: dict[str, Any] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:

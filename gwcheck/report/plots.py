@@ -101,25 +101,28 @@ def plot_latency(report: Report) -> Figure:
     """Appliance dwell time per appliance: a histogram on log-spaced bins and the cumulative distribution."""
     title = "Latency through each appliance (ingress to egress)"
     with matplotlib.rc_context(STYLE):
-        paired = paired_ingress(report.legs)
         names = report.roles.appliance_names()
-        if paired.empty or not names:
+        dwell = _dwell_times_us(report, names)
+        if not dwell or not names:
             return _no_data_figure(title, "no data: no packet came back")
         figure = _figure(3.6, title)
         hist_ax, cdf_ax = figure.subplots(1, 2)
         colours = appliance_colours(report)
-        latency_us = paired["latency_ns"].to_numpy() / NS_PER_US
-        appliance = paired["appliance"].to_numpy()
-        low, high = max(latency_us.min(), 0.1), max(latency_us.max(), 1.0)
+        low = max(min(v[0].min() for v in dwell.values()), 0.1)
+        high = max(max(v[0].max() for v in dwell.values()), 1.0)
         bins = np.geomspace(low * 0.9, high * 1.1, 60)
-        for k, name in enumerate(names):
-            values = np.sort(latency_us[appliance == k])
-            if values.size == 0:
+        for name in names:
+            if name not in dwell:
                 continue
-            label = f"{name} ({values.size:,})"
-            hist_ax.hist(np.clip(values, bins[0], None), bins=bins, histtype="step", linewidth=1.4, color=colours[name], label=label)
+            values, weights = dwell[name]
+            order = np.argsort(values, kind="stable")
+            values, weights = values[order], weights[order]
+            count = int(weights.sum())
+            label = f"{name} ({count:,})"
+            hist_ax.hist(np.clip(values, bins[0], None), bins=bins, weights=weights, histtype="step", linewidth=1.4, color=colours[name], label=label)
+            cumulative = np.cumsum(weights) / count
             picks = np.unique(np.linspace(0, values.size - 1, min(values.size, CDF_POINTS)).astype(np.int64))
-            cdf_ax.step(values[picks], (picks + 1) / values.size, where="post", linewidth=1.4, color=colours[name], label=label)
+            cdf_ax.step(values[picks], cumulative[picks], where="post", linewidth=1.4, color=colours[name], label=label)
         hist_ax.set(xscale="log", title="Histogram", xlabel="latency (µs, log scale)", ylabel="returned packets")
         cdf_ax.set(xscale="log", title="Cumulative distribution", xlabel="latency (µs, log scale)", ylabel="share of returned packets", ylim=(0, 1.02))
         cdf_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -128,6 +131,62 @@ def plot_latency(report: Report) -> Figure:
             cdf_ax.annotate(text, (0, share), xycoords=("axes fraction", "data"), xytext=(2, 2), textcoords="offset points", fontsize=7, color=INK)
         cdf_ax.legend(loc="lower right", title="appliance (packets)", title_fontsize=8)
         return figure
+
+
+def _timeline_packets(when_ax, within_ax, report: Report, shown: pd.DataFrame, colours: dict[str, str], start_ns: int) -> set[str]:
+    """Each flow's packets as dots in its appliance's colour (filled client to server, hollow back); the appliances drawn."""
+    names = report.roles.appliance_names()
+    legs = report.legs
+    direction, peer = legs["direction"].to_numpy(), legs["peer"].to_numpy()
+    transit = (direction == Direction.INGRESS) | ((direction == Direction.EGRESS) & (peer == NO_PEER))
+    legs = legs[transit & np.isin(legs["flow"].to_numpy(), shown.index.to_numpy())]
+    row_of = {flow: k for k, flow in enumerate(shown.index)}
+    for flow, flow_legs in legs.groupby("flow", sort=False):
+        row = shown.loc[flow]
+        y = row_of[flow]
+        ts = flow_legs["ts_ns"].to_numpy()
+        forward = (flow_legs["inner_src_hi"].to_numpy() == row["client_hi"]) & (flow_legs["inner_src_lo"].to_numpy() == row["client_lo"])
+        leg_colours = np.array([colours.get(names[a], UNKNOWN_COLOUR) if 0 <= a < len(names) else UNKNOWN_COLOUR for a in flow_legs["appliance"].to_numpy()])
+        first_s, last_s = (row["first_ns"] - start_ns) / NS_PER_SECOND, (row["last_ns"] - start_ns) / NS_PER_SECOND
+        when_ax.plot([first_s, last_s], [y, y], color="#999999", linewidth=1, zorder=1)
+        within_ms = (ts - row["first_ns"]) / NS_PER_MS
+        within_ax.plot([0, within_ms.max()], [y, y], color="#bbbbbb", linewidth=0.8, zorder=1)
+        for ax, x in ((when_ax, (ts - start_ns) / NS_PER_SECOND), (within_ax, within_ms)):
+            ax.scatter(x[forward], np.full(forward.sum(), y), s=18, c=leg_colours[forward], zorder=2, linewidths=0.8)
+            ax.scatter(x[~forward], np.full((~forward).sum(), y), s=18, facecolors="white", edgecolors=leg_colours[~forward], zorder=2, linewidths=1.1)
+    return {names[a] for a in legs["appliance"].to_numpy() if 0 <= a < len(names)}
+
+
+def _timeline_spans(when_ax, within_ax, shown: pd.DataFrame, colours: dict[str, str], start_ns: int) -> set[str]:
+    """Each flow from its first to its last packet, in the colour of its first appliance; the appliances drawn."""
+    used = set()
+    for y, (_, row) in enumerate(shown.iterrows()):
+        first = row["appliances"].split(",")[0]
+        used.add(first)
+        first_s, last_s = (row["first_ns"] - start_ns) / NS_PER_SECOND, (row["last_ns"] - start_ns) / NS_PER_SECOND
+        when_ax.plot([first_s, last_s], [y, y], color=colours.get(first, UNKNOWN_COLOUR), linewidth=2.5, zorder=1)
+        within_ax.plot([0, (row["last_ns"] - row["first_ns"]) / NS_PER_MS], [y, y], color=colours.get(first, UNKNOWN_COLOUR), linewidth=2.5, zorder=1)
+    return {name for name in used if name in colours}
+
+
+def _dwell_times_us(report: Report, names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per appliance name, dwell times in microseconds with their weights: every paired leg, or a sketch's buckets."""
+    if "direction" in report.legs:
+        paired = paired_ingress(report.legs)
+        latency_us = paired["latency_ns"].to_numpy() / NS_PER_US
+        appliance = paired["appliance"].to_numpy()
+        out = {}
+        for k, name in enumerate(names):
+            values = latency_us[appliance == k]
+            if values.size:
+                out[name] = (values, np.ones(values.size, np.int64))
+        return out
+    out = {}
+    for name, sketch in report.latency_sketches.items():
+        if sketch.count:
+            values, counts = sketch.histogram_ns()
+            out[name] = (values / NS_PER_US, counts)
+    return out
 
 
 def _active_spans(seconds: np.ndarray, max_spans: int = MAX_TIME_SPANS) -> list[tuple[int, int]]:
@@ -316,23 +375,11 @@ def plot_timeline(report: Report, flows: pd.DataFrame | None = None) -> Figure:
         colours = appliance_colours(report)
         names = report.roles.appliance_names()
         start_ns = _capture_start_ns(report)
-        legs = report.legs
-        transit = (legs["direction"].to_numpy() == Direction.INGRESS) | ((legs["direction"].to_numpy() == Direction.EGRESS) & (legs["peer"].to_numpy() == NO_PEER))
-        legs = legs[transit & np.isin(legs["flow"].to_numpy(), shown.index.to_numpy())]
-        row_of = {flow: k for k, flow in enumerate(shown.index)}
-        for flow, flow_legs in legs.groupby("flow", sort=False):
-            row = shown.loc[flow]
-            y = row_of[flow]
-            ts = flow_legs["ts_ns"].to_numpy()
-            forward = (flow_legs["inner_src_hi"].to_numpy() == row["client_hi"]) & (flow_legs["inner_src_lo"].to_numpy() == row["client_lo"])
-            leg_colours = np.array([colours.get(names[a], UNKNOWN_COLOUR) if 0 <= a < len(names) else UNKNOWN_COLOUR for a in flow_legs["appliance"].to_numpy()])
-            first_s, last_s = (row["first_ns"] - start_ns) / NS_PER_SECOND, (row["last_ns"] - start_ns) / NS_PER_SECOND
-            when_ax.plot([first_s, last_s], [y, y], color="#999999", linewidth=1, zorder=1)
-            within_ms = (ts - row["first_ns"]) / NS_PER_MS
-            within_ax.plot([0, within_ms.max()], [y, y], color="#bbbbbb", linewidth=0.8, zorder=1)
-            for ax, x in ((when_ax, (ts - start_ns) / NS_PER_SECOND), (within_ax, within_ms)):
-                ax.scatter(x[forward], np.full(forward.sum(), y), s=18, c=leg_colours[forward], zorder=2, linewidths=0.8)
-                ax.scatter(x[~forward], np.full((~forward).sum(), y), s=18, facecolors="white", edgecolors=leg_colours[~forward], zorder=2, linewidths=1.1)
+        if "direction" in report.legs:
+            used = _timeline_packets(when_ax, within_ax, report, shown, colours, start_ns)
+        else:  # a streamed analysis keeps no legs: each flow's span, in the colour of its first appliance
+            used = _timeline_spans(when_ax, within_ax, shown, colours, start_ns)
+        for y, (_, row) in enumerate(shown.iterrows()):
             if row["moved_at_ns"] >= 0:
                 when_ax.scatter([(row["moved_at_ns"] - start_ns) / NS_PER_SECOND], [y], marker="x", s=45, color="black", zorder=3, gid="moved")
                 within_ax.scatter([(row["moved_at_ns"] - row["first_ns"]) / NS_PER_MS], [y], marker="x", s=45, color="black", zorder=3, gid="moved")
@@ -346,13 +393,14 @@ def plot_timeline(report: Report, flows: pd.DataFrame | None = None) -> Figure:
         within_ax.set_xlim(left=-0.05)
         for ax in (when_ax, within_ax):
             ax.grid(axis="y", visible=False)
-        used = sorted({names[a] for a in legs["appliance"].to_numpy() if 0 <= a < len(names)}, key=names.index)
+        used = sorted(used, key=names.index)
         handles = [Line2D([], [], marker="o", linestyle="", color=colours[n], label=n) for n in used]
-        handles += [
-            Line2D([], [], marker="o", linestyle="", color=INK, label="client to server"),
-            Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor=INK, label="server to client"),
-            Line2D([], [], marker="x", linestyle="", color="black", label="changed appliance"),
-        ]
+        if "direction" in report.legs:
+            handles += [
+                Line2D([], [], marker="o", linestyle="", color=INK, label="client to server"),
+                Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor=INK, label="server to client"),
+            ]
+        handles.append(Line2D([], [], marker="x", linestyle="", color="black", label="changed appliance"))
         figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6))
         return figure
 

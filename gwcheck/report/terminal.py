@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from .model import Report
-from .text import EXAMPLES, render_report
+from .text import EXAMPLES, render_report, sketch_note
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -64,7 +64,7 @@ def render(report: Report, stream: TextIO, verbose: bool = False, quiet: bool = 
         symmetry.add_row(f"[{'green' if verdict == 'symmetric' else 'red'}]{verdict}[/]", f"{count:,}")
     console.print(symmetry)
     overall = report.latency["overall"]
-    console.print(f"Latency: {overall['count']:,} returned packets, p50 {_us(overall['p50'])} us, p99 {_us(overall['p99'])} us, max {_us(overall['max'])} us")
+    console.print(f"Latency: {overall['count']:,} returned packets, p50 {_us(overall['p50'])} us, p99 {_us(overall['p99'])} us, max {_us(overall['max'])} us{sketch_note(report)}")
     console.print("Findings", style="bold")
     if not report.findings:
         console.print("  none", style="green")

@@ -11,6 +11,12 @@ from .model import Report
 EXAMPLES = 3
 
 
+def sketch_note(report: Report) -> str:
+    """How exact the latency percentiles are, when they come from sketches (a streamed or distributed analysis)."""
+    accuracy = report.latency.get("sketch_relative_accuracy")
+    return f" (percentiles within {accuracy:.0%}, from sketches)" if accuracy else ""
+
+
 def _time(ts_ns: int | None) -> str:
     if ts_ns is None:
         return "-"
@@ -83,7 +89,7 @@ def render_report(report: Report, stream: TextIO, verbose: bool = False, quiet: 
     overall = report.latency["overall"]
     stream.write(
         f"\nLatency         {overall['count']:,} returned packets: p50 {_number(overall['p50'], 1)} us, "
-        f"p99 {_number(overall['p99'], 1)} us, max {_number(overall['max'], 1)} us\n"
+        f"p99 {_number(overall['p99'], 1)} us, max {_number(overall['max'], 1)} us{sketch_note(report)}\n"
     )
     stream.write("\nFindings\n")
     if not report.findings:
