@@ -287,7 +287,7 @@ def _concat(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
 
 
 def analyze_stream(
-    captures: PathLike | Iterable[PathLike], *, batch_bytes: int = 16 << 20, **settings
+    captures: PathLike | Iterable[PathLike], *, batch_bytes: int = 64 << 20, **settings
 ) -> Report:
     """``gwcheck.analyze`` in bounded memory: captures are read as streams, ``batch_bytes`` at a time, merged in time order.
 

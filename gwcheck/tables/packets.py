@@ -214,7 +214,7 @@ class MergedStreams:
     as ``read_packets`` does.  Iterating gives (table, files ended so far); ``file`` categories are the paths.
     """
 
-    def __init__(self, paths: Iterable[PathLike], port: int = GENEVE_PORT, batch_bytes: int = 16 << 20) -> None:
+    def __init__(self, paths: Iterable[PathLike], port: int = GENEVE_PORT, batch_bytes: int = 64 << 20) -> None:
         self.paths = [os.fspath(p) for p in paths]
         self.port = port
         self.batch_bytes = batch_bytes
