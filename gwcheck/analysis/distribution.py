@@ -35,8 +35,12 @@ def flows_per_place(names: pd.Series) -> pd.Series:
     """How many flows name each place, from a flow-table column of comma-joined names (``appliances``, ``gwlb_nodes``)."""
     if names.empty:
         return pd.Series(dtype=np.int64)
-    exploded = pd.Series(names.to_numpy(dtype=object)).str.split(",").explode()
-    return exploded[exploded != ""].value_counts()
+    combinations = pd.Series(names.to_numpy(dtype=object)).value_counts()  # few: one name, or a handful of sets
+    counts: dict[str, int] = {}
+    for text, count in combinations.items():
+        for name in filter(None, str(text).split(",")):
+            counts[name] = counts.get(name, 0) + int(count)
+    return pd.Series(counts, dtype=np.int64).sort_values(ascending=False, kind="stable")
 
 
 def fairness(counts: np.ndarray) -> dict[str, float | None]:

@@ -41,13 +41,18 @@ def classify_flows(flows: pd.DataFrame) -> pd.DataFrame:
     has["idle_gap"] = flows["idle_gaps"].to_numpy() > 0
     has["over_mtu"] = flows["over_mtu_packets"].to_numpy() > 0
     has["outer_fragments"] = flows["fragmented_legs"].to_numpy() > 0
-    reasons = [[] for _ in range(len(flows))]
-    for reason in REASONS:
-        for row in np.flatnonzero(has[reason]):
-            reasons[row].append(reason)
+    # One pass per reason over all flows, not one per flow: reasons joined most severe first.
+    reasons = np.full(len(flows), "", dtype=object)
+    verdict = np.full(len(flows), "symmetric", dtype=object)
+    for reason in reversed(REASONS):
+        mask = has[reason]
+        if mask.any():
+            rest = reasons[mask]
+            reasons[mask] = np.where(rest == "", reason, reason + "," + rest.astype(str)).astype(object)
+            verdict[mask] = reason
     out = pd.DataFrame(index=flows.index)
-    out["verdict"] = [r[0] if r else "symmetric" for r in reasons]
-    out["reasons"] = [",".join(r) for r in reasons]
+    out["verdict"] = verdict
+    out["reasons"] = reasons
     return out
 
 
