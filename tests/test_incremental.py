@@ -24,10 +24,8 @@ from gwcheck.sketch import DEFAULT_RELATIVE_ACCURACY
 from gwcheck.tables.legs import NO_PEER, Direction
 from gwcheck.tables.packets import MergedStreams
 
-FAULTY = dict(
-    flows=150, asymmetric=5, one_sided=5, moved=5, not_returned_rate=0.01, stale_cookie=4, modified_options=3,
-    originated=3, idle_gap=4, over_mtu=2, outer_fragments=2, gso=2, health_check_unanswered=0.3,
-)
+from test_analysis import FAULTY  # every fault the simulator makes, as the batch analysis is tested on
+
 LAYOUTS = {
     "merged-pcap": dict(),
     "split-skewed-pcapng": dict(split=True, format="pcapng", clock_offsets_ms=[0.0, 700.0, -900.0]),
