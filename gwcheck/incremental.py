@@ -129,8 +129,12 @@ has settled too.  Tables must come in time order, each with the columns of
         Before the roles are settled (the first ``ROLE_SAMPLE`` Geneve packets) the report is provisional:
         the held packets are analysed with the roles they show so far, and nothing is kept of it.
         """
-        if self._clock is not None and self._roles is not None and not self._finished_all:
-            self._settle(final=False)  # time has passed on the wire even when no packet has
+        if self._clock is not None and self._held is not None and not self._finished_all:
+            # Time has passed on the wire even when no packet has: settle what a window of silence settled.
+            if self._roles is not None:
+                self._settle(final=False)
+            else:
+                self._report = None  # a provisional report is made afresh each time
         if self._report is None:
             if self._roles is None:
                 self._report = self._provisional_report()

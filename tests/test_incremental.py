@@ -164,3 +164,18 @@ def test_streamed_report_renders_everywhere(tmp_path: Path) -> None:
         assert main(["analyze", "--stream", *extra, *map(str, paths)], stdout=out, stderr=err) == 0, err.getvalue()
     assert "from sketches" in out.getvalue()
     assert "Flows that moved" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize("role_sample", [10, 1_000_000])  # roles settled early, or reports still provisional
+def test_a_live_clock_settles_what_silence_settled(tmp_path: Path, role_sample: int) -> None:
+    """On a live capture no packet may follow the last ones: a window of the clock's time settles them."""
+    paths = captures(tmp_path, seed=3, flows=12)
+    table = gwcheck.read_packets(paths)
+    now = [int(table["ts_ns"].max())]
+    analysis = IncrementalAnalysis(clock=lambda: now[0], role_sample=role_sample)
+    analysis.add(table)
+    before = analysis.report().pairing["legs"]
+    now[0] += 2 * 10**9
+    after = analysis.report()
+    assert before < after.pairing["legs"] == gwcheck.analyze(paths).pairing["legs"]
+    assert len(after.flows) == 12
