@@ -45,6 +45,14 @@ class ConfigError(GwcheckError):
     """A setting given to gwcheck is out of range or inconsistent."""
 
 
+class DaskUnavailableError(ConfigError):
+    """Dask was asked for (``--dask``) but is not installed: ``pip install 'gwcheck[dask]'``."""
+
+
+class ClusterError(GwcheckError):
+    """The Dask cluster cannot be reached or cannot run gwcheck, or a stage of the analysis failed on it."""
+
+
 class CaptureDamageWarning(UserWarning):
     """A capture is damaged part way: every record before the damage was read."""
 
@@ -57,3 +65,12 @@ class CaptureDamageWarning(UserWarning):
             f"{self.path}: damaged at byte {self.offset}: {reason}; "
             f"kept the {self.records_read} records before it"
         )
+
+
+class CaptureSkippedWarning(UserWarning):
+    """A capture could not be read at all and was left out of an analysis of several files (``gwcheck analyze --dask``)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: cannot be read, left out of the analysis: {reason}")

@@ -186,7 +186,7 @@ def test_analyze_options(argv: list[str], check) -> None:
 def test_every_analyze_option_is_exercised() -> None:
     exercised = {"--port", "--appliance", "--gwlb", "--window", "--stickiness", "--tcp-idle-timeout", "--udp-idle-timeout",
                  "--expect-appliances", "--max-imbalance", "--verbose", "--quiet", "--format", "-o", "--output", "--export",
-                 "--stream"}
+                 "--stream", "--dask", "--workdir"}  # --dask and --workdir in tests/test_fleet.py
     assert {s for a in options(subcommands()["analyze"]) for s in a.option_strings} <= exercised
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 
 from ..addresses import format_address, parse_address
 from ..errors import ConfigError
-from .grouping import group_sort, hash_columns
+from .grouping import group_sort
 
 SAMPLE_PER_FILE = 100_000  # Geneve packets per file that role votes start from
 GWLB_TTL = 255  # GWLB's own legs (seen on AWS)
@@ -58,6 +59,37 @@ def parse_addresses(texts: list[str] | tuple[str, ...] | None, what: str) -> tup
     return tuple(out)
 
 
+#: The packet columns roles are inferred from.
+VOTE_COLUMNS = ("kind", "outer_ip_version", "file", "ts_ns", "inner_digest", "aws_flow_cookie", "aws_endpoint_id", "outer_sport",
+                "outer_ttl", "outer_ip_id", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo")
+
+
+@dataclass
+class RoleVotes:
+    """What the Geneve packets of some captures say about roles; ``merge`` adds the votes of other captures.
+
+    Votes are counts of (GWLB node, appliance) address pairs.  ``paired`` and ``gwlb_fields`` are None when
+    they were not counted (``role_votes`` counts them on small captures, or when asked).
+    """
+
+    geneve: int = 0  # Geneve packets with an outer IP header
+    links: dict = field(default_factory=dict)  # (source, destination) -> first timestamp, in order of first appearance
+    sampled: Counter = field(default_factory=Counter)  # leg pairs among the first SAMPLE_PER_FILE Geneve packets of each file
+    paired: Counter | None = field(default_factory=Counter)  # leg pairs among every Geneve packet
+    gwlb_fields: Counter | None = field(default_factory=Counter)  # packets with GWLB's outer fields
+
+    def merge(self, other: RoleVotes) -> None:
+        self.geneve += other.geneve
+        links = dict(self.links)
+        for link, ts in other.links.items():
+            links[link] = min(ts, links.get(link, ts))
+        self.links = dict(sorted(links.items(), key=lambda item: item[1]))  # a stable sort: ties keep their order
+        self.sampled.update(other.sampled)
+        for name in ("paired", "gwlb_fields"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(self, name, None if mine is None or theirs is None else mine + theirs)
+
+
 def infer_roles(
     packets: pd.DataFrame, appliances: tuple[Address, ...] = (), gwlb_nodes: tuple[Address, ...] = ()
 ) -> Roles:
@@ -67,62 +99,83 @@ def infer_roles(
     leg pairs (the same inner packet and options seen twice in one capture with the outer addresses
     swapped: the first one's source is the GWLB node), and failing that from the outer fields GWLB sets.
     """
-    columns = ["file", "ts_ns", "inner_digest", "aws_flow_cookie", "aws_endpoint_id", "outer_sport", "outer_ttl", "outer_ip_id",
-               "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo"]
-    geneve = packets.loc[((packets["kind"] == "geneve") & (packets["outer_ip_version"] > 0)).to_numpy(), columns]
+    roles = roles_from_votes(role_votes(packets), appliances, gwlb_nodes)
+    return roles if roles is not None else roles_from_votes(role_votes(packets, every_packet=True), appliances, gwlb_nodes)
+
+
+def role_votes(packets: pd.DataFrame, every_packet: bool = False) -> RoleVotes:
+    """The role votes of a packet table (``VOTE_COLUMNS`` suffice).
+
+    Leg pairs are counted among the first ``SAMPLE_PER_FILE`` Geneve packets of each file; among every
+    packet too (and GWLB's outer fields) when ``every_packet`` or when the table holds few Geneve packets.
+    """
+    geneve = packets.loc[((packets["kind"] == "geneve") & (packets["outer_ip_version"] > 0)).to_numpy(), list(VOTE_COLUMNS[2:])]
+    if len(geneve) == 0:
+        return RoleVotes()
     src = _pairs(geneve, "outer_src")
     dst = _pairs(geneve, "outer_dst")
+    links = pd.DataFrame({"sh": src[:, 0], "sl": src[:, 1], "dh": dst[:, 0], "dl": dst[:, 1], "ts": geneve["ts_ns"].to_numpy()})
+    links = links.drop_duplicates(["sh", "sl", "dh", "dl"])
+    first_seen = {((int(sh), int(sl)), (int(dh), int(dl))): int(ts) for sh, sl, dh, dl, ts in links.itertuples(index=False)}
+    votes = RoleVotes(geneve=len(geneve), links=first_seen, paired=None, gwlb_fields=None)
+    files = geneve["file"].cat.codes.to_numpy()
+    if every_packet or len(geneve) <= 2 * SAMPLE_PER_FILE:
+        votes.paired = Counter(_pair_votes(geneve, src, dst))
+        fields = (geneve["outer_ttl"].to_numpy() == GWLB_TTL) & (geneve["outer_ip_id"].to_numpy() == GWLB_IP_ID)
+        votes.gwlb_fields = Counter(_count_votes(src[fields], dst[fields]))
+    sample = _sample(files)
+    if sample is None and votes.paired is not None:
+        votes.sampled = Counter(votes.paired)
+    else:  # a packet and its return copy are microseconds apart: each file's start has pairs
+        rows = np.arange(len(geneve)) if sample is None else sample
+        votes.sampled = Counter(_pair_votes(geneve.iloc[rows], src[rows], dst[rows]))
+    return votes
+
+
+def roles_from_votes(votes: RoleVotes, appliances: tuple[Address, ...] = (), gwlb_nodes: tuple[Address, ...] = ()) -> Roles | None:
+    """The roles the votes give (as ``infer_roles`` finds them), with stated roles winning.
+
+    None when the sampled votes leave an address without a role and ``votes.paired`` was not counted:
+    count it (``role_votes(..., every_packet=True)``) and ask again.
+    """
     if appliances or gwlb_nodes:
-        return _stated(src, dst, set(appliances), set(gwlb_nodes))
-    if len(geneve) == 0:
+        return _stated(list(votes.links), set(appliances), set(gwlb_nodes))
+    if votes.geneve == 0:
         return Roles((), (), METHOD_NONE)
-    sample = _sample(geneve["file"].cat.codes.to_numpy())
-    if sample is not None:  # a packet and its return copy are microseconds apart: each file's start has pairs
-        votes = _pair_votes(geneve.iloc[sample], src[sample], dst[sample])
-        if votes:
-            roles = _from_votes(votes, METHOD_PAIRED, "leg_pairs")
-            if _covers(roles, src, dst):
-                return roles
-    votes = _pair_votes(geneve, src, dst)
-    if votes:
-        return _from_votes(votes, METHOD_PAIRED, "leg_pairs")
-    fields = (geneve["outer_ttl"].to_numpy() == GWLB_TTL) & (geneve["outer_ip_id"].to_numpy() == GWLB_IP_ID)
-    votes = _count_votes(src[fields], dst[fields])
-    if votes:
-        return _from_votes(votes, METHOD_GWLB_FIELDS, "gwlb_field_packets")
-    destinations = {(int(h), int(l)) for h, l in np.unique(dst, axis=0)}
+    if votes.geneve > 2 * SAMPLE_PER_FILE and votes.sampled:
+        roles = _from_votes(votes.sampled, METHOD_PAIRED, "leg_pairs")
+        if _covers(roles, votes.links):
+            return roles
+    if votes.paired is None or votes.gwlb_fields is None:
+        return None
+    if votes.paired:
+        return _from_votes(votes.paired, METHOD_PAIRED, "leg_pairs")
+    if votes.gwlb_fields:
+        return _from_votes(votes.gwlb_fields, METHOD_GWLB_FIELDS, "gwlb_field_packets")
+    destinations = {d for _, d in votes.links}
     return Roles((), tuple(sorted(destinations)), "no pairs and no GWLB fields: destinations taken as appliances")
 
 
 def _sample(files: np.ndarray) -> np.ndarray | None:
-    """The first ``SAMPLE_PER_FILE`` Geneve packets of each file, or None when there are not many more."""
-    if len(files) <= 2 * SAMPLE_PER_FILE:
+    """The first ``SAMPLE_PER_FILE`` Geneve packets of each file, or None when no file has more."""
+    if len(files) == 0 or np.bincount(files).max() <= SAMPLE_PER_FILE:
         return None
     rows = [np.flatnonzero(files == code)[:SAMPLE_PER_FILE] for code in np.unique(files)]
     return np.sort(np.concatenate(rows))
 
 
-def _address_keys(addresses: np.ndarray) -> np.ndarray:
-    return hash_columns([addresses[:, 0], addresses[:, 1]])
-
-
-def _covers(roles: Roles, src: np.ndarray, dst: np.ndarray) -> bool:
+def _covers(roles: Roles, links: dict[tuple[Address, Address], int]) -> bool:
     """Whether every outer address of the Geneve packets got a role (else the sample missed one)."""
-    known = list(roles.gwlb_nodes + roles.appliances)
-    if not known:
-        return False
-    named = set(_address_keys(np.array(known, dtype=np.uint64)).tolist())
-    return all(set(pd.unique(_address_keys(side)).tolist()) <= named for side in (src, dst))
+    known = set(roles.gwlb_nodes + roles.appliances)
+    return bool(known) and all(s in known and d in known for s, d in links)
 
 
 def _pairs(frame: pd.DataFrame, prefix: str) -> np.ndarray:
     return np.stack([frame[f"{prefix}_hi"].to_numpy(np.uint64), frame[f"{prefix}_lo"].to_numpy(np.uint64)], axis=1)
 
 
-def _stated(src: np.ndarray, dst: np.ndarray, appliances: set[Address], nodes: set[Address]) -> Roles:
-    seen = pd.DataFrame({"sh": src[:, 0], "sl": src[:, 1], "dh": dst[:, 0], "dl": dst[:, 1]}).drop_duplicates()
-    for sh, sl, dh, dl in seen.itertuples(index=False):
-        s, d = (int(sh), int(sl)), (int(dh), int(dl))
+def _stated(links: list[tuple[Address, Address]], appliances: set[Address], nodes: set[Address]) -> Roles:
+    for s, d in links:
         if s in appliances and d not in appliances:
             nodes.add(d)
         elif d in appliances and s not in appliances:
