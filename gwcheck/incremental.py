@@ -16,75 +16,60 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .analysis.tallies import Tallies
 from .decode.geneve import GENEVE_PORT
-from .pipeline import DEFAULT_MAX_IMBALANCE, DEFAULT_WINDOW_S, PathLike, assemble_report, check_settings
+from .pipeline import AnalysisSettings, PathLike, assemble_report
 from .report.model import Report
 from .schema import NS_PER_SECOND
 from .sketch import DEFAULT_RELATIVE_ACCURACY
 from .tables.flowstate import FlowState
 from .tables.legs import NO_PEER, Direction, build_legs
 from .tables.packets import MergedStreams, empty_packets
-from .tables.roles import Roles, infer_roles, parse_addresses
+from .tables.roles import Roles, infer_roles
 
 HANDSHAKE_COLUMNS = ("server_rtt_us", "client_rtt_us")  # FlowState rows carry handshake_rtts' columns
-ROLE_SAMPLE = 20_000
-CLOCK_TRUST_NS = 300 * NS_PER_SECOND  # packets this close to the clock were stamped by it  # Geneve packets held before the roles are inferred from them
+ROLE_SAMPLE = 20_000  # Geneve packets held before the roles are inferred from them
+CLOCK_TRUST_NS = 300 * NS_PER_SECOND  # packets this close to the clock were stamped by it
 
 
 class IncrementalAnalysis:
     """Analyse packet tables as they come (``add``), report at any time (``report``), and ``finish`` at the end.
 
-    Takes the keyword arguments of ``gwcheck.analyze`` that shape an analysis, plus ``relative_accuracy`` of
-    the latency sketches and ``retain_s``: how long a silent flow is kept open (default twice the longest
-    idle timeout; None keeps every flow open) and ``role_sample``: Geneve packets to infer the roles from before
-any is settled (until then reports are provisional).  ``clock`` (nanoseconds since the epoch, e.g.
-``time.time_ns``) is the time of a live capture's clock: a report then settles what a window of silence
-has settled too.  Tables must come in time order, each with the columns of
+    Takes the keyword arguments of ``gwcheck.analyze`` that shape an analysis (``AnalysisSettings``), and:
+    ``relative_accuracy`` of the latency sketches; ``retain_s``, how long a silent flow is kept open (default
+    twice the longest idle timeout; None keeps every flow open); ``role_sample``, the Geneve packets the roles
+    are inferred from before any is settled (until then reports are provisional); ``clock``, nanoseconds since
+    the epoch (``time.time_ns``) for a live capture stamped by that clock, so that a report settles what a
+    window of silence has settled too.  Tables must come in time order, each with the columns of
     ``read_packets`` and ``attrs["captures"]`` describing the captures so far.
     """
 
     def __init__(
         self,
         *,
-        port: int = GENEVE_PORT,
-        appliances: Iterable[str] = (),
-        gwlb_nodes: Iterable[str] = (),
-        window_s: float = DEFAULT_WINDOW_S,
-        stickiness: str = "5-tuple",
-        tcp_idle_timeout_s: float = 350.0,
-        udp_idle_timeout_s: float = 120.0,
-        expect_appliances: int | None = None,
-        max_imbalance: float = DEFAULT_MAX_IMBALANCE,
         relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
         retain_s: float | None = -1.0,
         role_sample: int = ROLE_SAMPLE,
         clock: Callable[[], int] | None = None,
+        **settings: Any,
     ) -> None:
-        check_settings(window_s, stickiness)
-        self.settings = {
-            "port": port,
-            "window_s": window_s,
-            "stickiness": stickiness,
-            "tcp_idle_timeout_s": tcp_idle_timeout_s,
-            "udp_idle_timeout_s": udp_idle_timeout_s,
-            "expect_appliances": expect_appliances,
-            "max_imbalance": max_imbalance,
-        }
-        self._stated = (parse_addresses(list(appliances), "appliance"), parse_addresses(list(gwlb_nodes), "GWLB node"))
-        self._window_ns = int(window_s * NS_PER_SECOND)
+        options = AnalysisSettings(**settings)
+        self.settings = options.as_dict()
+        self._stated = options.stated_roles()
+        self._window_ns = int(options.window_s * NS_PER_SECOND)
         if retain_s is not None and retain_s < 0:
-            retain_s = 2 * max(tcp_idle_timeout_s, udp_idle_timeout_s)
+            retain_s = 2 * max(options.tcp_idle_timeout_s, options.udp_idle_timeout_s)
         self._retain_ns = None if retain_s is None else int(retain_s * NS_PER_SECOND)
         self._relative_accuracy = relative_accuracy
         self._role_sample = role_sample
         self._clock = clock
         self._tallies = Tallies.sketched(relative_accuracy)
-        self._flows = FlowState(stickiness, tcp_idle_timeout_s, udp_idle_timeout_s, relative_accuracy)
+        self._flows = FlowState(options.stickiness, options.tcp_idle_timeout_s, options.udp_idle_timeout_s, relative_accuracy)
         self._finished: list[pd.DataFrame] = []  # rows of flows retired from the state
         self._held: pd.DataFrame | None = None  # Geneve packets whose pairing is not settled yet
         self._roles: Roles | None = None

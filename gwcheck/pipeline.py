@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from .report.model import Report
 from .tables.flows import STICKINESS, build_flows, build_transits
 from .tables.legs import OPTION_NAMES, Direction, Pairing, build_legs
 from .tables.packets import Progress, empty_packets, read_packets
-from .tables.roles import Roles, infer_roles, parse_addresses
+from .tables.roles import Address, Roles, infer_roles, parse_addresses
 
 DEFAULT_WINDOW_S = 1.0
 DEFAULT_MAX_IMBALANCE = 1.5  # max/mean flows per appliance above which the spread is called uneven
@@ -53,12 +54,14 @@ def analyze(
     2-tuple); the idle timeouts are GWLB's (350 s TCP, 120 s others, by default).  ``progress`` is called
     with (bytes done, bytes in all) while the captures are read.
     """
-    check_settings(window_s, stickiness)
+    settings = AnalysisSettings(
+        port, tuple(appliances), tuple(gwlb_nodes), window_s, stickiness, tcp_idle_timeout_s, udp_idle_timeout_s, expect_appliances, max_imbalance
+    )
     if packets is None:
         if captures is None:
             raise ConfigError("give captures to read or a packet table")
         packets = read_packets(captures, port=port, progress=progress)
-    roles = infer_roles(packets, parse_addresses(list(appliances), "appliance"), parse_addresses(list(gwlb_nodes), "GWLB node"))
+    roles = infer_roles(packets, *settings.stated_roles())
     legs = build_legs(packets, roles, window_s)
     name_legs(legs, roles.appliance_names(), roles.gwlb_node_names())
     tallies = Tallies(captures=list(packets.attrs.get("captures", [])))
@@ -66,24 +69,43 @@ def analyze(
     tallies.legs.add(legs)
     transits = build_transits(legs, stickiness)
     flows = build_flows(transits, legs, roles.appliance_names(), roles.gwlb_node_names(), tcp_idle_timeout_s, udp_idle_timeout_s)
-    settings = {
-        "port": port,
-        "window_s": window_s,
-        "stickiness": stickiness,
-        "tcp_idle_timeout_s": tcp_idle_timeout_s,
-        "udp_idle_timeout_s": udp_idle_timeout_s,
-        "expect_appliances": expect_appliances,
-        "max_imbalance": max_imbalance,
-    }
-    return assemble_report(flows, handshake_rtts(transits), tallies, roles, settings, packets=packets, legs=legs)
+    return assemble_report(flows, handshake_rtts(transits), tallies, roles, settings.as_dict(), packets=packets, legs=legs)
 
 
-def check_settings(window_s: float, stickiness: str) -> None:
-    """Raise ConfigError for a pairing window or a stickiness ``analyze`` cannot take."""
-    if stickiness not in STICKINESS:
-        raise ConfigError(f"stickiness must be one of {', '.join(STICKINESS)}, got {stickiness!r}")
-    if window_s <= 0:
-        raise ConfigError(f"pairing window must be positive, got {window_s} s")
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """How to analyse, whichever way the captures are read (``analyze``, ``--stream`` and live, ``--dask``).
+
+    The fields are ``analyze``'s keyword arguments of the same names; a window or stickiness it cannot
+    take raises ConfigError.
+    """
+
+    port: int = GENEVE_PORT
+    appliances: tuple[str, ...] = ()
+    gwlb_nodes: tuple[str, ...] = ()
+    window_s: float = DEFAULT_WINDOW_S
+    stickiness: str = "5-tuple"
+    tcp_idle_timeout_s: float = 350.0
+    udp_idle_timeout_s: float = 120.0
+    expect_appliances: int | None = None
+    max_imbalance: float = DEFAULT_MAX_IMBALANCE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "appliances", tuple(self.appliances))
+        object.__setattr__(self, "gwlb_nodes", tuple(self.gwlb_nodes))
+        if self.stickiness not in STICKINESS:
+            raise ConfigError(f"stickiness must be one of {', '.join(STICKINESS)}, got {self.stickiness!r}")
+        if self.window_s <= 0:
+            raise ConfigError(f"pairing window must be positive, got {self.window_s} s")
+        self.stated_roles()  # an address that is not one fails here, before any capture is read
+
+    def stated_roles(self) -> tuple[tuple[Address, ...], tuple[Address, ...]]:
+        """The appliances and GWLB nodes the user stated, as addresses."""
+        return parse_addresses(list(self.appliances), "appliance"), parse_addresses(list(self.gwlb_nodes), "GWLB node")
+
+    def as_dict(self) -> dict:
+        """The settings a Report records (``Report.settings``): all but the stated roles, which its roles show."""
+        return {name: value for name, value in asdict(self).items() if name not in ("appliances", "gwlb_nodes")}
 
 
 def assemble_report(

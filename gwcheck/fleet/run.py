@@ -10,13 +10,13 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from ..analysis.tallies import Tallies
-from ..decode.geneve import GENEVE_PORT
 from ..errors import CaptureDamageWarning, CaptureSkippedWarning, ClusterError, ConfigError, DaskUnavailableError
-from ..pipeline import DEFAULT_MAX_IMBALANCE, DEFAULT_WINDOW_S, assemble_report, check_settings
+from ..pipeline import AnalysisSettings, assemble_report
 from ..report.model import Report
-from ..tables.roles import RoleVotes, parse_addresses, roles_from_votes
+from ..tables.roles import RoleVotes, roles_from_votes
 from . import stages
 from .inputs import expand_captures, is_url
 
@@ -34,18 +34,10 @@ def analyze_on_dask(
     dask: object = LOCAL,
     workdir: str | os.PathLike | None = None,
     *,
-    port: int = GENEVE_PORT,
-    appliances: Iterable[str] = (),
-    gwlb_nodes: Iterable[str] = (),
-    window_s: float = DEFAULT_WINDOW_S,
-    stickiness: str = "5-tuple",
-    tcp_idle_timeout_s: float = 350.0,
-    udp_idle_timeout_s: float = 120.0,
-    expect_appliances: int | None = None,
-    max_imbalance: float = DEFAULT_MAX_IMBALANCE,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     bucket_legs: int = DEFAULT_BUCKET_LEGS,
     retries: int = DEFAULT_RETRIES,
+    **settings: Any,
 ) -> Report:
     """Analyse captures on Dask and return the Report ``gwcheck.analyze`` gives for them.
 
@@ -56,21 +48,13 @@ def analyze_on_dask(
     reaches: a shared mount or a URL).  Flows, verdicts and counts equal ``analyze``'s; latency per
     appliance, GWLB node and endpoint comes from sketches (``latency_us.sketch_relative_accuracy``).  A
     capture that cannot be read is named in the report's findings and files, and the others are analysed.
-    The other keywords are ``analyze``'s; ``batch_bytes`` bounds what a worker decodes at a time and
+    ``settings`` are ``analyze``'s (``AnalysisSettings``); ``batch_bytes`` bounds what a worker decodes at a time and
     ``bucket_legs`` the legs it builds flows from at a time.
     """
     _require_dask()
-    check_settings(window_s, stickiness)
-    stated = (parse_addresses(list(appliances), "appliance"), parse_addresses(list(gwlb_nodes), "GWLB node"))
-    settings = {
-        "port": port,
-        "window_s": window_s,
-        "stickiness": stickiness,
-        "tcp_idle_timeout_s": tcp_idle_timeout_s,
-        "udp_idle_timeout_s": udp_idle_timeout_s,
-        "expect_appliances": expect_appliances,
-        "max_imbalance": max_imbalance,
-    }
+    options = AnalysisSettings(**settings)
+    stated = options.stated_roles()
+    settings = options.as_dict()
     paths = expand_captures(captures)
     files = [
         stages.Capture(k, path if is_url(path) else os.path.abspath(path), path, path if path not in paths[:k] else f"{path}#{k}")
