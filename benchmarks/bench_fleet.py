@@ -56,9 +56,13 @@ def build_warmup(directory: Path) -> list[str]:
 
 
 def peak_rss() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """This process's own peak resident memory (VmHWM). Not ru_maxrss: Linux carries the parent's peak over
+    exec into it, so a spawned Dask worker would report the peak of the process that started it."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def summary(report) -> dict:
@@ -76,8 +80,6 @@ def measure_in_process(paths: list[str], warmup: list[str]) -> dict:
 
 
 def measure_dask(paths: list[str], warmup: list[str], workers: int, workdir: str) -> dict:
-    import resource
-
     import distributed
 
     from gwcheck.fleet import analyze_on_dask
@@ -90,8 +92,8 @@ def measure_dask(paths: list[str], warmup: list[str], workers: int, workdir: str
             started = time.perf_counter()
             report = analyze_on_dask(paths, client, workdir)
             seconds = time.perf_counter() - started
-            usage = client.run(resource.getrusage, resource.RUSAGE_SELF)
-    return {"seconds": seconds, "startup": startup, "peak": peak_rss(), "workers": [u.ru_maxrss * 1024 for u in usage.values()], **summary(report)}
+            usage = client.run(peak_rss)
+    return {"seconds": seconds, "startup": startup, "peak": peak_rss(), "workers": list(usage.values()), **summary(report)}
 
 
 def directory_bytes(path: Path) -> dict[str, int]:
