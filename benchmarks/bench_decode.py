@@ -71,7 +71,7 @@ def measure_gwcheck(path: Path, warmup: Path) -> dict:
         started = time.perf_counter()
         table = gwcheck.read_packets({str(path)!r})
         seconds = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
         print(json.dumps({{"packets": len(table), "seconds": seconds, "rss_before": before, "peak": peak,
                            "table_bytes": int(table.memory_usage(index=False, deep=False).sum())}}))
         """

@@ -54,7 +54,7 @@ def measure_batch(path: Path, warmup: Path) -> dict:
         + f"""
 report = gwcheck.analyze({str(path)!r})
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 print(json.dumps({{"packets": report.summary["packets"], "seconds": seconds, "peak_above": peak - before,
                    "flows": len(report.flows), "verdicts": report.flows["verdict"].value_counts().to_dict(),
                    "pairing": report.pairing}}))
@@ -76,7 +76,7 @@ for table, ended in MergedStreams([{str(path)!r}]):
     trace.append((packets, rss() - before, analysis.held_packets, analysis.open_flows))
 report = analysis.finish()
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 print(json.dumps({{"packets": report.summary["packets"], "seconds": seconds, "peak_above": peak - before,
                    "flows": len(report.flows), "verdicts": report.flows["verdict"].value_counts().to_dict(),
                    "pairing": report.pairing, "trace": trace}}))
