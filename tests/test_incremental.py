@@ -179,3 +179,26 @@ def test_a_live_clock_settles_what_silence_settled(tmp_path: Path, role_sample: 
     after = analysis.report()
     assert before < after.pairing["legs"] == gwcheck.analyze(paths).pairing["legs"]
     assert len(after.flows) == 12
+
+
+def test_an_appliance_that_appears_later_gets_its_role(tmp_path: Path) -> None:
+    """Roles settle on the first packets; an appliance first seen after that is added, and its flows are counted."""
+    paths = captures(tmp_path, seed=4, flows=60, appliances=3)
+    packets = gwcheck.read_packets(paths)
+    batch = gwcheck.analyze(packets=packets)
+    late = batch.roles.appliances[-1]
+    start = int(packets["ts_ns"].min()) + (int(packets["ts_ns"].max()) - int(packets["ts_ns"].min())) // 2
+    touches = np.zeros(len(packets), bool)
+    for side in ("outer_src", "outer_dst"):
+        touches |= (packets[f"{side}_hi"].to_numpy() == late[0]) & (packets[f"{side}_lo"].to_numpy() == late[1])
+    packets = packets[~touches | (packets["ts_ns"].to_numpy() >= start)].reset_index(drop=True)
+    batch = gwcheck.analyze(packets=packets)
+    analysis = IncrementalAnalysis(role_sample=50)
+    for begin in range(0, len(packets), 100):
+        analysis.add(packets.iloc[begin : begin + 100])
+    streamed = analysis.finish()
+    assert streamed.roles.appliances[-1] == late and set(streamed.roles.appliances) == set(batch.roles.appliances)
+    assert streamed.pairing["by_outcome"] == batch.pairing["by_outcome"] and streamed.pairing["legs"] == batch.pairing["legs"]
+    counts = ["packets_in", "packets_out", "returned", "flows"]
+    pd.testing.assert_frame_equal(streamed.appliances[counts].sort_index(), batch.appliances[counts].sort_index())
+    assert streamed.flows["verdict"].value_counts().to_dict() == batch.flows["verdict"].value_counts().to_dict()
