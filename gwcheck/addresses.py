@@ -10,6 +10,7 @@ import numpy as np
 IPV4_MAPPED_HI = 0
 IPV4_MAPPED_LO_PREFIX = 0xFFFF_0000_0000
 _LOW32 = 0xFFFF_FFFF
+_OCTETS = np.array([str(i) for i in range(256)], dtype=object)  # the text of each byte value
 
 
 def format_address(hi: int, lo: int) -> str:
@@ -31,14 +32,19 @@ def parse_address(text: str) -> tuple[int, int]:
 
 def format_addresses(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     """Text of many addresses (an object array), formatting each distinct address once."""
-    pairs = np.stack([np.asarray(hi, np.uint64), np.asarray(lo, np.uint64)], axis=1)
-    if len(pairs) == 0:
+    hi, lo = np.asarray(hi, np.uint64), np.asarray(lo, np.uint64)
+    if len(hi) == 0:
         return np.empty(0, dtype=object)
-    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    v4 = (unique[:, 0] == IPV4_MAPPED_HI) & ((unique[:, 1] >> np.uint64(32)) == np.uint64(0xFFFF))
-    octets = [(unique[:, 1] >> np.uint64(shift)) & np.uint64(0xFF) for shift in (24, 16, 8, 0)]
-    text = np.empty(len(unique), dtype=object)
-    text[v4] = [f"{a}.{b}.{c}.{d}" for a, b, c, d in zip(*(o[v4].tolist() for o in octets))]
-    text[~v4] = [format_address(h, l) for h, l in unique[~v4]]
+    # Distinct (hi, lo) pairs from the distinct halves: three 1-D sorts are far cheaper than one of rows.
+    hi_values, hi_code = np.unique(hi, return_inverse=True)
+    lo_values, lo_code = np.unique(lo, return_inverse=True)
+    pairs, inverse = np.unique(hi_code.astype(np.int64) * len(lo_values) + lo_code, return_inverse=True)
+    unique_hi, unique_lo = hi_values[pairs // len(lo_values)], lo_values[pairs % len(lo_values)]
+    v4 = (unique_hi == IPV4_MAPPED_HI) & ((unique_lo >> np.uint64(32)) == np.uint64(0xFFFF))
+    text = np.empty(len(pairs), dtype=object)
+    octets = [_OCTETS[((unique_lo[v4] >> np.uint64(shift)) & np.uint64(0xFF)).astype(np.intp)] for shift in (24, 16, 8, 0)]
+    text[v4] = octets[0] + "." + octets[1] + "." + octets[2] + "." + octets[3]
+    packed = np.stack([unique_hi[~v4], unique_lo[~v4]], axis=1).astype(">u8").tobytes()  # 16 bytes an address, as format_address
+    text[~v4] = [socket.inet_ntop(socket.AF_INET6, packed[i : i + 16]) for i in range(0, len(packed), 16)]
     return text[inverse.reshape(-1)]
 

@@ -19,7 +19,7 @@ from .analysis.summary import capture_summary
 from .analysis.symmetry import classify_flows
 from .decode.geneve import GENEVE_PORT, vpce_id
 from .errors import ConfigError
-from .flowkey import format_flow_key
+from .flowkey import format_flow_keys
 from .report.model import Report
 from .tables.flows import STICKINESS, build_flows, build_transits
 from .tables.legs import OPTION_NAMES, Direction, Pairing, build_legs
@@ -203,14 +203,12 @@ def _describe_flows(flows: pd.DataFrame) -> pd.DataFrame:
     endpoints, inverse = np.unique(flows["endpoint_id"].to_numpy(), return_inverse=True)
     endpoint = np.array([vpce_id(e) for e in endpoints], dtype=object)[inverse.reshape(-1)]
     flows["client"], flows["server"], flows["endpoint"] = client, server, endpoint
-    flows["options_differ"] = [_option_names(int(d)) for d in flows["option_diff"].to_numpy()]
-    # Built from the numpy arrays: iterating pandas' Arrow-backed string columns costs a microsecond a value.
-    flows["key"] = [
-        format_flow_key(p, c, cp, s, sp, e)
-        for p, c, cp, s, sp, e in zip(
-            flows["protocol"].tolist(), client, flows["client_port"].tolist(), server, flows["server_port"].tolist(), endpoint
-        )
-    ]
+    # Text made once per distinct value or by whole-array concatenation, not by a Python call per flow;
+    # assigned as lists, as always (an empty list makes a float column, an empty object array would not).
+    bits, bits_code = np.unique(flows["option_diff"].to_numpy(), return_inverse=True)
+    flows["options_differ"] = np.array([_option_names(int(b)) for b in bits], dtype=object)[bits_code.reshape(-1)].tolist()
+    ports = flows["client_port"].to_numpy(), flows["server_port"].to_numpy()
+    flows["key"] = format_flow_keys(flows["protocol"].to_numpy(), client, ports[0], server, ports[1], endpoint)
     return flows
 
 

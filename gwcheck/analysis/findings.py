@@ -80,11 +80,14 @@ def flow_findings(flows: pd.DataFrame) -> list[Finding]:
     """One finding per flow reason that occurs, with every flow key behind it."""
     findings = []
     totals = {"appliance": _breakdown(flows, "appliances"), "endpoint": flows["endpoint"].value_counts().to_dict(), "gwlb_node": _breakdown(flows, "gwlb_nodes")}
-    reasons = [set(r.split(",")) for r in flows["reasons"].tolist()]
-    faulty = flows.loc[[bool(r - {""}) for r in reasons], FINDING_COLUMNS]  # the few columns findings read, of faulty flows
-    reasons = [r for r in reasons if r - {""}]
+    # Reasons read once per distinct list of them (flows share few), not once per flow.
+    codes, lists = pd.factorize(flows["reasons"])
+    reasons = [set(r.split(",")) - {""} for r in lists]
+    is_faulty = np.array([bool(r) for r in reasons], bool)[codes]
+    faulty = flows.loc[is_faulty, FINDING_COLUMNS]  # the few columns findings read, of faulty flows
+    faulty_codes = codes[is_faulty]
     for reason, cause in REASONS.items():
-        rows = faulty[np.fromiter((reason in r for r in reasons), bool, len(reasons))]
+        rows = faulty[np.array([reason in r for r in reasons], bool)[faulty_codes]]
         if rows.empty:
             continue
         detail = _detail(reason, rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ..addresses import format_address
 from ..decode.geneve import vpce_id
 from ..schema import NS_PER_SECOND
@@ -51,9 +53,7 @@ def _address_row(tally: PacketTally, address: tuple[int, int], role: str) -> dic
 
 
 def _endpoints(tally: PacketTally) -> list[dict]:
-    cookies: dict[int, int] = {}
-    for endpoint, _ in tally.endpoint_cookies:
-        cookies[endpoint] = cookies.get(endpoint, 0) + 1
+    cookies = Counter(endpoint for endpoint, _ in tally.endpoint_cookies)  # a pair per flow cookie: counted in C
     attachments: dict[int, list[int]] = {}
     for endpoint, attachment in tally.endpoint_attachments:
         attachments.setdefault(endpoint, []).append(attachment)

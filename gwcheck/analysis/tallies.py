@@ -18,6 +18,7 @@ import pandas as pd
 from ..schema import NS_PER_SECOND, NS_PER_US, FragmentFlags, GwlbShape
 from ..sketch import DEFAULT_RELATIVE_ACCURACY, LatencySketch
 from ..summaries import latency_summary_us
+from ..tables.grouping import group_ids
 from ..tables.legs import NO_PEER, Direction, Pairing
 
 Address = tuple[int, int]
@@ -74,29 +75,30 @@ class PacketTally:
         fragments = (packets["outer_frag"].to_numpy() & OUTER_FRAGMENT_FLAGS) != 0
         udp_fragments = fragments & (packets["outer_proto"].to_numpy() == 17)
         self.outer_fragment_packets += int((udp_fragments & (is_geneve | (kind == "ip_fragment").to_numpy())).sum())
-        geneve = packets.loc[is_geneve, list(GENEVE_COLUMNS)]  # only what is counted: a copy of every column costs more
-        if len(geneve):
-            self.largest_inner_bytes = max(self.largest_inner_bytes, int(geneve["inner_ip_len_bytes"].max()))
-            self.sent.update(_address_counts(geneve, "outer_src"))
-            self.received.update(_address_counts(geneve, "outer_dst"))
-            self._add_endpoints(geneve)
+        if is_geneve.any():
+            self.largest_inner_bytes = max(self.largest_inner_bytes, int(packets["inner_ip_len_bytes"].to_numpy()[is_geneve].max()))
+            self._add_geneve(packets, is_geneve)
         tcp = (kind == "tcp").to_numpy()
         if tcp.any():
             self.probe_packets.append(packets.loc[tcp, list(PROBE_COLUMNS)])
 
-    def _add_endpoints(self, geneve: pd.DataFrame) -> None:
-        shape = geneve["gwlb_shape"].to_numpy()
-        endpoint = geneve["aws_endpoint_id"].to_numpy()
-        cookie = geneve["aws_flow_cookie"].to_numpy()
-        with_cookie = (shape & int(GwlbShape.MISSING_COOKIE)) == 0
-        self.cookies.update(np.unique(cookie[with_cookie]).tolist())
-        with_endpoint = (shape & int(GwlbShape.MISSING_ENDPOINT)) == 0
-        endpoint, cookie = endpoint[with_endpoint], cookie[with_endpoint]
-        attachment = geneve["aws_attachment_id"].to_numpy()[with_endpoint]
-        values, counts = np.unique(endpoint, return_counts=True)
-        self.endpoint_packets.update(dict(zip(values.tolist(), counts.tolist())))
-        self.endpoint_cookies.update(_distinct_pairs(endpoint, cookie))
-        self.endpoint_attachments.update(_distinct_pairs(endpoint, attachment))
+    def _add_geneve(self, packets: pd.DataFrame, is_geneve: np.ndarray) -> None:
+        """Addresses, endpoints and cookies of the Geneve packets (``GENEVE_COLUMNS``), counted in place: no copy of their rows."""
+
+        def column(name: str) -> np.ndarray:
+            return packets[name].to_numpy()
+
+        self.sent.update(_key_counts([column("outer_src_hi"), column("outer_src_lo")], is_geneve))
+        self.received.update(_key_counts([column("outer_dst_hi"), column("outer_dst_lo")], is_geneve))
+        shape, endpoint, cookie = column("gwlb_shape"), column("aws_endpoint_id"), column("aws_flow_cookie")
+        with_cookie = is_geneve & ((shape & int(GwlbShape.MISSING_COOKIE)) == 0)
+        self.cookies.update(pd.unique(cookie[with_cookie]).tolist())  # a hash, not a sort: a set needs no order
+        with_endpoint = is_geneve & ((shape & int(GwlbShape.MISSING_ENDPOINT)) == 0)
+        attachments = _key_counts([endpoint, column("aws_attachment_id")], with_endpoint)
+        for (e, _), count in attachments.items():  # few: the packets of an endpoint, by attachment
+            self.endpoint_packets[e] += count
+        self.endpoint_attachments.update(attachments)
+        self.endpoint_cookies.update(_key_counts([endpoint, cookie], with_endpoint))
 
     def probes(self) -> pd.DataFrame:
         """The TCP packets counted, for ``analysis.health.health_checks`` (an empty table when none)."""
@@ -199,15 +201,22 @@ class LatencyTally:
             paired = self._all_paired()
             if paired.empty:
                 return pd.DataFrame(columns=columns)
+            # Grouped by each appliance's rank among the names (the order of grouping by name), not by the
+            # names themselves: no string per leg.
+            by_name = sorted(range(len(names)), key=names.__getitem__)
+            rank = np.empty(len(names), np.int64)
+            rank[by_name] = np.arange(len(names))
             frame = pd.DataFrame(
                 {
-                    "appliance": [names[a] for a in paired["appliance"].to_numpy()],
+                    "appliance": rank[paired["appliance"].to_numpy()],
                     "second": paired["ts_ns"].to_numpy() // NS_PER_SECOND,
                     "us": paired["latency_ns"].to_numpy() / NS_PER_US,
                 }
             )
             grouped = frame.groupby(["appliance", "second"])["us"]
-            return pd.DataFrame({"count": grouped.size(), "p50_us": grouped.quantile(0.5), "p99_us": grouped.quantile(0.99)}).reset_index()
+            out = pd.DataFrame({"count": grouped.size(), "p50_us": grouped.quantile(0.5), "p99_us": grouped.quantile(0.99)}).reset_index()
+            out["appliance"] = [names[by_name[r]] for r in out["appliance"].tolist()]
+            return out
         if not self._seconds:
             return pd.DataFrame(columns=columns)
         rows = [
@@ -251,21 +260,26 @@ class LegTally:
         self.by_outcome.update(_value_counts(legs["pairing"]))
         pairing = legs["pairing"].cat.codes.to_numpy()
         ingress = direction == Direction.INGRESS
-        counts = {
-            "packets_in": ingress,
-            "packets_out": direction == Direction.EGRESS,
-            "returned": ingress & (pairing == Pairing.PAIRED),
-            "not_returned": ingress & (pairing == Pairing.NOT_RETURNED),
-            "in_flight": ingress & (pairing == Pairing.IN_FLIGHT),
-            "originated": pairing == Pairing.ORIGINATED,
-        }
+        # Each leg's direction and pairing as one class (a pairing outside ``Pairing`` last): one count per
+        # place and class gives every column of PLACE_COUNTS.
+        n_pairings = len(Pairing) + 1
+        outcome = direction.astype(np.int64) * n_pairings + np.where(pairing < 0, len(Pairing), pairing)
+        n_classes = len(Direction) * n_pairings
         size = np.where(ingress, legs["inner_ip_len_bytes"].to_numpy().astype(np.int64), 0)
         for column in PLACES:
             values = legs[column].to_numpy()
             known = values >= 0 if np.issubdtype(values.dtype, np.signedinteger) else np.ones(len(values), bool)
             code, keys = pd.factorize(values[known], sort=True)
+            by_class = np.bincount(code * n_classes + outcome[known], minlength=len(keys) * n_classes).reshape(len(keys), len(Direction), n_pairings)
             table = pd.DataFrame(
-                {name: np.bincount(code, weights=mask[known], minlength=len(keys)).astype(np.int64) for name, mask in counts.items()},
+                {
+                    "packets_in": by_class[:, Direction.INGRESS].sum(axis=1),
+                    "packets_out": by_class[:, Direction.EGRESS].sum(axis=1),
+                    "returned": by_class[:, Direction.INGRESS, Pairing.PAIRED],
+                    "not_returned": by_class[:, Direction.INGRESS, Pairing.NOT_RETURNED],
+                    "in_flight": by_class[:, Direction.INGRESS, Pairing.IN_FLIGHT],
+                    "originated": by_class[:, :, Pairing.ORIGINATED].sum(axis=1),
+                },
                 index=np.asarray(keys),
             )
             table["bytes_in"] = np.bincount(code, weights=size[known], minlength=len(keys)).astype(np.int64)
@@ -324,25 +338,21 @@ def _shape_counts(shape: np.ndarray) -> dict[str, int]:
     return out
 
 
-def _address_counts(frame: pd.DataFrame, prefix: str) -> dict[Address, int]:
-    return {(int(h), int(l)): c for (h, l), c in _pair_counts(frame[f"{prefix}_hi"].to_numpy(), frame[f"{prefix}_lo"].to_numpy()).items()}
-
-
-def _distinct_pairs(first: np.ndarray, second: np.ndarray) -> set[tuple[int, int]]:
-    return set(_pair_counts(first, second))
-
-
-def _pair_counts(first: np.ndarray, second: np.ndarray) -> dict[tuple[int, int], int]:
-    """How many times each (first, second) pair occurs: hashed codes, so no sort of the rows."""
-    if len(first) == 0:
+def _key_counts(columns: list[np.ndarray], rows: np.ndarray | None = None) -> dict[tuple, int]:
+    """How many times each key (a tuple of the columns' values, as Python ints) occurs, among the ``rows``
+    (a mask) when given: hashed groups, no sort, and the mask is one more key column rather than a copy of
+    the others."""
+    if rows is not None:
+        columns = [~rows, *columns]
+    if len(columns[0]) == 0:
         return {}
-    first_code, first_values = pd.factorize(first)
-    second_code, second_values = pd.factorize(second)
-    combined = first_code.astype(np.int64) * len(second_values) + second_code
-    code, counts = np.unique(combined, return_counts=True)
-    firsts = np.asarray(first_values)[code // len(second_values)].tolist()
-    seconds = np.asarray(second_values)[code % len(second_values)].tolist()
-    return dict(zip(zip(firsts, seconds), counts.tolist()))
+    ids, firsts = group_ids(columns)
+    counts = np.bincount(ids, minlength=len(firsts))
+    if rows is not None:
+        kept = rows[firsts]
+        firsts, counts, columns = firsts[kept], counts[kept], columns[1:]
+    keys = zip(*(np.asarray(c)[firsts].tolist() for c in columns))
+    return dict(zip(keys, counts.tolist()))
 
 
 def _groups(values: np.ndarray):

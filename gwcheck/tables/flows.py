@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..flowkey import PORTLESS_PROTOCOLS
 from ..schema import FragmentFlags
+from .grouping import group_ids, group_order
 from .legs import NO_PEER, OPTION_ATTACHMENT, OPTION_COOKIE, OPTION_ENDPOINT, Direction, Pairing
 
 STICKINESS = ("5-tuple", "3-tuple", "2-tuple")
@@ -54,29 +55,52 @@ def build_transits(legs: pd.DataFrame, stickiness: str = "5-tuple") -> pd.DataFr
     """The transits of ``legs`` with their flow key; adds a ``flow`` column (the flow's row) to ``legs`` too."""
     direction = legs["direction"].to_numpy()
     peer = legs["peer"].to_numpy()
-    is_transit = (direction == Direction.INGRESS) | ((direction == Direction.EGRESS) & (peer == NO_PEER))
-    t = legs.loc[is_transit, [c for c in TRANSIT_COLUMNS if c in legs]]  # only what flows need: no copy of every leg column
-    t["leg"] = np.flatnonzero(is_transit)
-    proto = t["inner_proto"].to_numpy()
+    leg = np.flatnonzero((direction == Direction.INGRESS) | ((direction == Direction.EGRESS) & (peer == NO_PEER)))
+
+    def column(name: str) -> np.ndarray:
+        return legs[name].to_numpy()[leg]
+
+    proto = column("inner_proto")
     with_ports = (stickiness == "5-tuple") & ~np.isin(proto, list(PORTLESS_PROTOCOLS))
-    sport = np.where(with_ports, t["inner_sport"].to_numpy(), 0).astype(np.uint16)
-    dport = np.where(with_ports, t["inner_dport"].to_numpy(), 0).astype(np.uint16)
-    s_hi, s_lo = t["inner_src_hi"].to_numpy(), t["inner_src_lo"].to_numpy()
-    d_hi, d_lo = t["inner_dst_hi"].to_numpy(), t["inner_dst_lo"].to_numpy()
+    sport = np.where(with_ports, column("inner_sport"), 0).astype(np.uint16)
+    dport = np.where(with_ports, column("inner_dport"), 0).astype(np.uint16)
+    s_hi, s_lo, d_hi, d_lo = column("inner_src_hi"), column("inner_src_lo"), column("inner_dst_hi"), column("inner_dst_lo")
     src_first = (s_hi < d_hi) | ((s_hi == d_hi) & ((s_lo < d_lo) | ((s_lo == d_lo) & (sport <= dport))))
-    t["a_hi"], t["a_lo"], t["a_port"] = np.where(src_first, s_hi, d_hi), np.where(src_first, s_lo, d_lo), np.where(src_first, sport, dport)
-    t["b_hi"], t["b_lo"], t["b_port"] = np.where(src_first, d_hi, s_hi), np.where(src_first, d_lo, s_lo), np.where(src_first, dport, sport)
-    t["sender_is_a"] = src_first
-    t["key_proto"] = proto if stickiness != "2-tuple" else np.zeros_like(proto)
-    flow = t.groupby(list(FLOW_KEY), sort=True).ngroup().to_numpy()
-    t["flow"] = flow
+    key = {
+        "aws_endpoint_id": column("aws_endpoint_id"),
+        "key_proto": proto if stickiness != "2-tuple" else np.zeros_like(proto),
+        "a_hi": np.where(src_first, s_hi, d_hi), "a_lo": np.where(src_first, s_lo, d_lo), "a_port": np.where(src_first, sport, dport),
+        "b_hi": np.where(src_first, d_hi, s_hi), "b_lo": np.where(src_first, d_lo, s_lo), "b_port": np.where(src_first, dport, sport),
+    }
+    # Flows are numbered in key order: group the transits by hash, then sort only each flow's key.
+    ids, firsts = group_ids([key[name] for name in FLOW_KEY])
+    flow_of_group = np.empty(len(firsts), np.int64)
+    flow_of_group[np.lexsort([key[name][firsts] for name in reversed(FLOW_KEY)])] = np.arange(len(firsts))
+    flow = flow_of_group[ids]
     flow_of_leg = np.full(len(legs), -1, np.int64)
-    flow_of_leg[t["leg"].to_numpy()] = flow
-    paired = peer >= 0
-    flow_of_leg[paired & (direction == Direction.EGRESS)] = flow_of_leg[peer[paired & (direction == Direction.EGRESS)]]
+    flow_of_leg[leg] = flow
+    returned = (peer >= 0) & (direction == Direction.EGRESS)
+    flow_of_leg[returned] = flow_of_leg[peer[returned]]
     legs["flow"] = flow_of_leg
-    order = np.lexsort((t["ts_ns"].to_numpy(), flow))  # a stable sort: legs are in capture order already
-    return t.take(order).reset_index(drop=True)
+    # By flow, then time; ties keep capture order (legs are in capture order already).
+    ts = column("ts_ns")
+    by_time = np.arange(len(ts)) if np.all(ts[1:] >= ts[:-1]) else np.argsort(ts, kind="stable")
+    order = by_time[group_order(flow[by_time], len(firsts))]
+    rows = leg[order]
+    t = {name: _take(legs[name], rows) for name in TRANSIT_COLUMNS if name in legs}
+    t["leg"] = rows
+    for name in FLOW_KEY[2:]:
+        t[name] = key[name][order]
+    t["sender_is_a"] = src_first[order]
+    t["key_proto"] = key["key_proto"][order]
+    t["flow"] = flow[order]
+    return pd.DataFrame(t, copy=False)
+
+
+def _take(column: pd.Series, rows: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """The values of ``column`` at ``rows``: a numpy gather, or the extension array's own take (categoricals)."""
+    values = column.array
+    return values.take(rows) if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) else column.to_numpy()[rows]
 
 
 def build_flows(
@@ -91,25 +115,30 @@ def build_flows(
     t = transits
     flow = t["flow"].to_numpy()
     n_flows = int(flow.max()) + 1 if len(flow) else 0
-    by_flow = t.groupby("flow", sort=True)
     kinds = transit_kinds(t)
     sender_is_a = t["sender_is_a"].to_numpy()
     client_is_a = client_evidence(flow, sender_is_a, kinds, n_flows)[1].astype(bool)
     fwd = sender_is_a == client_is_a[flow]
-    first = by_flow.head(1).set_index("flow")
-    a = (first["a_hi"].to_numpy(), first["a_lo"].to_numpy(), first["a_port"].to_numpy())
-    b = (first["b_hi"].to_numpy(), first["b_lo"].to_numpy(), first["b_port"].to_numpy())
+    # Transits are sorted by flow, then time: a flow's first row is its first and earliest transit.
+    starts = flow_starts(flow, n_flows)
+    ends = np.searchsorted(flow, np.arange(n_flows), side="right") - 1
+
+    def first(name: str) -> np.ndarray:
+        return t[name].to_numpy()[starts]
+
+    a = (first("a_hi"), first("a_lo"), first("a_port"))
+    b = (first("b_hi"), first("b_lo"), first("b_port"))
     flows = pd.DataFrame(index=pd.RangeIndex(n_flows, name="flow"))
-    flows["protocol"] = first["inner_proto"].to_numpy()
-    flows["endpoint_id"] = first["aws_endpoint_id"].to_numpy()
+    flows["protocol"] = first("inner_proto")
+    flows["endpoint_id"] = first("aws_endpoint_id")
     flows["client_hi"] = np.where(client_is_a, a[0], b[0])
     flows["client_lo"] = np.where(client_is_a, a[1], b[1])
     flows["client_port"] = np.where(client_is_a, a[2], b[2])
     flows["server_hi"] = np.where(client_is_a, b[0], a[0])
     flows["server_lo"] = np.where(client_is_a, b[1], a[1])
     flows["server_port"] = np.where(client_is_a, b[2], a[2])
-    flows["first_ns"] = by_flow["ts_ns"].min().to_numpy()
-    flows["last_ns"] = by_flow["ts_ns"].max().to_numpy()
+    ts = t["ts_ns"].to_numpy()
+    flows["first_ns"], flows["last_ns"] = ts[starts], ts[ends]
     size = t["inner_ip_len_bytes"].to_numpy().astype(np.int64)
     flows["fwd_packets"] = np.bincount(flow, weights=fwd, minlength=n_flows).astype(np.int64)
     flows["rev_packets"] = np.bincount(flow, weights=~fwd, minlength=n_flows).astype(np.int64)
@@ -190,14 +219,20 @@ def names_per_flow(flow: np.ndarray, value: np.ndarray, names: list[str] | None,
     if len(flow) == 0:
         return out
     codes, uniques = pd.factorize(value, sort=True)
+    labels = _labels(uniques, names, value.dtype)
+    if np.all(flow[1:] >= flow[:-1]):
+        # Rows sorted by flow (as transits are): most flows hold one value, taken from their first row;
+        # only the rows of flows with several go through the general way below.
+        starts = np.flatnonzero(np.r_[True, flow[1:] != flow[:-1]])
+        out[flow[starts]] = labels[codes[starts]]
+        mixed = np.zeros(n_flows, bool)
+        mixed[flow[1:][(flow[1:] == flow[:-1]) & (codes[1:] != codes[:-1])]] = True
+        rows = mixed[flow]
+        if not rows.any():
+            return out
+        flow, codes = flow[rows], codes[rows]
     pairs = np.unique(flow.astype(np.int64) * (len(uniques) + 1) + codes)
     pair_flow, pair_code = pairs // (len(uniques) + 1), pairs % (len(uniques) + 1)
-    if names is not None:
-        labels = np.array([names[v] if 0 <= v < len(names) else "?" for v in uniques], dtype=object)
-    elif value.dtype == np.uint32:
-        labels = np.array([f"0x{int(v):08x}" for v in uniques], dtype=object)
-    else:
-        labels = np.array([str(v) for v in uniques], dtype=object)
     text = labels[pair_code]
     single = np.r_[pair_flow[1:] != pair_flow[:-1], True] & np.r_[True, pair_flow[1:] != pair_flow[:-1]]
     out[pair_flow[single]] = text[single]
@@ -206,6 +241,21 @@ def names_per_flow(flow: np.ndarray, value: np.ndarray, names: list[str] | None,
         joined = pd.Series(text[several]).groupby(pair_flow[several]).agg(",".join)
         out[joined.index.to_numpy()] = joined.to_numpy()
     return out
+
+
+def _labels(uniques: np.ndarray, names: list[str] | None, dtype: np.dtype) -> np.ndarray:
+    """The text of each distinct value: its name, hex for cookies (uint32), else its number."""
+    if names is not None:
+        return np.array([names[v] if 0 <= v < len(names) else "?" for v in uniques], dtype=object)
+    uniques = np.asarray(uniques)
+    if dtype == np.uint32:
+        nibbles = (uniques.astype(np.uint64)[:, None] >> np.arange(28, -4, -4, dtype=np.uint64)) & np.uint64(0xF)
+        digits = np.frombuffer(b"0123456789abcdef", np.uint8)[nibbles.astype(np.intp)]
+        text = np.concatenate([np.full((len(uniques), 2), [ord("0"), ord("x")], np.uint8), digits], axis=1)
+        return np.ascontiguousarray(text).view("S10").ravel().astype(str).astype(object)
+    if uniques.dtype.kind in "iu":
+        return uniques.astype(str).astype(object)
+    return np.array([str(v) for v in uniques], dtype=object)
 
 
 def _add_latency(flows: pd.DataFrame, legs: pd.DataFrame, n_flows: int) -> None:
@@ -299,7 +349,7 @@ def flow_changes(
     }
     # A change of appliance between consecutive packets of one direction, unless that direction had been
     # silent past the idle timeout (GWLB then chooses afresh).
-    order = np.lexsort((ts, sender_is_a, flow))
+    order = _by_flow_direction_time(flow, sender_is_a, ts)
     f, d, a, s_ts, s_timeout = flow[order], sender_is_a[order], appliance[order], ts[order], timeout_ns[order]
     same_direction = np.r_[False, (f[1:] == f[:-1]) & (d[1:] == d[:-1])]
     direction_idle = same_direction & (np.r_[0, np.diff(s_ts)] > s_timeout)
@@ -315,6 +365,14 @@ def flow_changes(
             moved_at[f[firsts]] = s_ts[firsts]
         out[f"{end}_moved_at_ns"] = moved_at
     return out, idle
+
+
+def _by_flow_direction_time(flow: np.ndarray, sender_is_a: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """``np.lexsort((ts, sender_is_a, flow))``: a stable counting sort by flow and direction when rows are
+    sorted by flow, then time (as transits are), else the lexsort itself."""
+    if len(flow) and flow[0] >= 0 and np.all((flow[1:] > flow[:-1]) | ((flow[1:] == flow[:-1]) & (ts[1:] >= ts[:-1]))):
+        return group_order(flow.astype(np.int64) * 2 + sender_is_a.astype(bool), 2 * (int(flow[-1]) + 1))
+    return np.lexsort((ts, sender_is_a, flow))
 
 
 def first_move_ns(a_moved_at_ns: np.ndarray, b_moved_at_ns: np.ndarray) -> np.ndarray:

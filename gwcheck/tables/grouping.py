@@ -1,10 +1,12 @@
-"""Group rows by several key columns at once: one hash to sort on, exact equality to tell the groups apart."""
+"""Group rows by several key columns at once: one hash to find the groups, exact equality to tell them apart."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
+
+from .._jit import jit
 
 _PRIME = np.uint64(0x9E3779B185EBCA87)  # xxHash64's first prime
 _SHIFT = np.uint64(29)
@@ -21,15 +23,137 @@ def hash_columns(columns: Sequence[np.ndarray]) -> np.ndarray:
     return h
 
 
+@jit
+def _slot(x, bits):
+    return np.int64((x * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits))  # Fibonacci hashing: the top bits
+
+
+@jit
+def _hash_groups(words):
+    """Per row, its group (equal columns of ``words``, a (words, rows) uint64 array), numbered in order of
+    first appearance; each group's first row; and False if two keys shared a hash (the groups are then not
+    exact).
+
+    Rows are hashed as ``hash_columns`` does, into an open-addressing table kept at most half full and
+    doubled as groups appear: a key of few values keeps a small table in cache, where one sized by the rows
+    costs page faults on fresh memory.
+    """
+    k, n = words.shape
+    bits = 12
+    slot_hash = np.empty(1 << bits, np.uint64)
+    slot_group = np.full(1 << bits, -1, np.int64)
+    ids = np.empty(n, np.int64)
+    first = np.empty(n, np.int64)
+    groups = 0
+    for i in range(n):
+        x = np.uint64(0)
+        for j in range(k):
+            x = (x ^ words[j, i]) * _PRIME
+            x ^= x >> _SHIFT
+        s = _slot(x, bits)
+        while True:
+            g = slot_group[s]
+            if g < 0:
+                slot_group[s] = groups
+                slot_hash[s] = x
+                ids[i] = groups
+                first[groups] = i
+                groups += 1
+                break
+            if slot_hash[s] == x:
+                for j in range(k):
+                    if words[j, i] != words[j, first[g]]:
+                        return ids, first[:0].copy(), False
+                ids[i] = g
+                break
+            s = (s + 1) & ((1 << bits) - 1)
+        if 2 * groups > (1 << bits):
+            old_hash, old_group = slot_hash, slot_group
+            bits += 1
+            slot_hash = np.empty(1 << bits, np.uint64)
+            slot_group = np.full(1 << bits, -1, np.int64)
+            for q in range(old_group.shape[0]):
+                if old_group[q] >= 0:
+                    s = _slot(old_hash[q], bits)
+                    while slot_group[s] >= 0:
+                        s = (s + 1) & ((1 << bits) - 1)
+                    slot_hash[s] = old_hash[q]
+                    slot_group[s] = old_group[q]
+    return ids, first[:groups].copy(), True
+
+
+@jit
+def _counting_order(ids, n_groups):
+    start = np.zeros(n_groups + 1, np.int64)
+    for i in range(ids.shape[0]):
+        start[ids[i] + 1] += 1
+    for g in range(n_groups):
+        start[g + 1] += start[g]
+    order = np.empty(ids.shape[0], np.int64)
+    for i in range(ids.shape[0]):
+        g = ids[i]
+        order[start[g]] = i
+        start[g] += 1
+    return order
+
+
+def pack_columns(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Integer key columns packed exactly into as few uint64 words as hold them, the rows of a (words, rows)
+    array: each column as its offset from its minimum, in as many bits as its range needs."""
+    columns = [np.asarray(c) for c in columns]
+    placed = []  # (column, minimum, word, shift)
+    words, used = 0, 64
+    for column in columns:
+        low, high = int(column.min()), int(column.max())
+        bits = (high - low).bit_length()
+        if bits == 0:
+            continue  # the same in every row
+        if used + bits > 64:
+            words, used = words + 1, 0
+        placed.append((column, low, words - 1, used))
+        used += bits
+    packed = np.zeros((max(words, 1), len(columns[0])), np.uint64)
+    for column, low, word, shift in placed:
+        value = column.astype(np.uint64)
+        if low:
+            value -= np.uint64(low % (1 << 64))  # modulo 2**64, as the cast wraps negative values
+        packed[word] |= value << np.uint64(shift)
+    return packed
+
+
+def group_ids(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, its group (rows with equal keys, compared exactly), numbered in order of first appearance;
+    and each group's first row."""
+    if len(columns[0]) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    words = pack_columns(columns)
+    ids, first, exact = _hash_groups(words)
+    return (ids, first) if exact else _sorted_group_ids(words)  # two keys shared a hash: group by sorting instead
+
+
+def _sorted_group_ids(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.lexsort(words[::-1])
+    new = np.ones(len(order), bool)
+    new[1:] = np.logical_or.reduce([w[order][1:] != w[order][:-1] for w in words])
+    sorted_ids = np.empty(len(order), np.int64)
+    sorted_ids[order] = np.cumsum(new) - 1
+    first = np.minimum.reduceat(order, np.flatnonzero(new))  # lexsort is stable: the group's first row
+    by_appearance = np.argsort(first)
+    rank = np.empty(len(first), np.int64)
+    rank[by_appearance] = np.arange(len(first))
+    return rank[sorted_ids], first[by_appearance]
+
+
+def group_order(ids: np.ndarray, n_groups: int) -> np.ndarray:
+    """Rows ordered by their group id (0 to ``n_groups`` - 1), in table order within a group: a stable counting sort."""
+    return _counting_order(ids, n_groups)
+
+
 def group_sort(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Rows ordered so that equal keys are adjacent, keeping the table's order within a key; and for each
     position in that order, whether its key equals the previous row's (compared exactly, not by hash)."""
-    if len(columns[0]) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, bool)
-    order = np.argsort(hash_columns(columns), kind="stable")
-    same = np.ones(len(order), bool)
-    same[0] = False
-    for column in columns:
-        ordered = np.asarray(column)[order]
-        same[1:] &= ordered[1:] == ordered[:-1]
+    ids, first = group_ids(columns)
+    order = group_order(ids, len(first))
+    sorted_ids = ids[order]
+    same = np.r_[False, sorted_ids[1:] == sorted_ids[:-1]] if len(order) else np.zeros(0, bool)
     return order, same

@@ -63,16 +63,18 @@ CARRIED = (
 
 
 @jit
-def _pair_fifo(same_as_previous, is_ingress, ts, window_ns, peer, ambiguous, queue):
-    """Pair legs grouped by key in capture order: each egress takes the oldest unpaired ingress of its key.
+def _pair_fifo(rows, same_as_previous, is_ingress, ts, window_ns, peer, ambiguous, queue):
+    """Pair legs ``rows`` (grouped by key, in capture order within a key): each egress takes the oldest
+    unpaired ingress of its key.
 
-    ``peer`` and ``ambiguous`` are written in sorted positions; ingress older than the window when an
-    egress arrives is left unpaired.
+    ``peer`` and ``ambiguous`` are indexed by leg; legs paired by an earlier pass are skipped, and ingress
+    older than the window when an egress arrives is left unpaired.
     """
     head = 0
     tail = 0
-    for i in range(ts.shape[0]):
-        if not same_as_previous[i]:
+    for k in range(rows.shape[0]):
+        i = rows[k]
+        if not same_as_previous[k]:
             head = 0
             tail = 0
         if peer[i] != NO_PEER:
@@ -95,20 +97,14 @@ def _pair_fifo(same_as_previous, is_ingress, ts, window_ns, peer, ambiguous, que
 
 def _pair_by(legs: pd.DataFrame, keys: list[str], candidates: np.ndarray, window_ns: int, peer: np.ndarray, ambiguous: np.ndarray) -> None:
     """Pair the ``candidates`` rows of ``legs`` that agree on ``keys``, writing ``peer`` and ``ambiguous``."""
-    rows = np.flatnonzero(candidates)
+    every = bool(candidates.all())
+    rows = np.arange(len(candidates)) if every else np.flatnonzero(candidates)
     if len(rows) == 0:
         return
-    direction = legs["direction"].to_numpy()[rows]
-    ts = legs["ts_ns"].to_numpy()[rows]
     # Legs are in capture order, so within a key an ingress precedes its return even at equal timestamps.
-    order, same = group_sort([legs[k].to_numpy()[rows] for k in keys])
-    sorted_rows = rows[order]
-    local_peer = np.where(peer[sorted_rows] != NO_PEER, 0, NO_PEER).astype(np.int64)
-    local_ambiguous = np.zeros(len(rows), bool)
-    _pair_fifo(same, direction[order] == Direction.INGRESS, ts[order], window_ns, local_peer, local_ambiguous, np.empty(len(rows), np.int64))
-    fresh = (local_peer != NO_PEER) & (peer[sorted_rows] == NO_PEER)
-    peer[sorted_rows[fresh]] = sorted_rows[local_peer[fresh]]
-    ambiguous[sorted_rows[fresh]] |= local_ambiguous[fresh]
+    order, same = group_sort([legs[k].to_numpy() if every else legs[k].to_numpy()[rows] for k in keys])
+    is_ingress = legs["direction"].to_numpy() == Direction.INGRESS
+    _pair_fifo(rows[order], same, is_ingress, legs["ts_ns"].to_numpy(), window_ns, peer, ambiguous, np.empty(len(rows), np.int64))
 
 
 def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0, bounds: dict[str, tuple[int, int | None]] | None = None) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..addresses import format_address, parse_address
 from ..errors import ConfigError
-from .grouping import group_sort
+from .grouping import group_ids, group_sort
 
 SAMPLE_PER_FILE = 100_000  # Geneve packets per file that role votes start from
 GWLB_TTL = 255  # GWLB's own legs (seen on AWS)
@@ -109,26 +109,31 @@ def role_votes(packets: pd.DataFrame, every_packet: bool = False) -> RoleVotes:
     Leg pairs are counted among the first ``SAMPLE_PER_FILE`` Geneve packets of each file; among every
     packet too (and GWLB's outer fields) when ``every_packet`` or when the table holds few Geneve packets.
     """
-    geneve = packets.loc[((packets["kind"] == "geneve") & (packets["outer_ip_version"] > 0)).to_numpy(), list(VOTE_COLUMNS[2:])]
-    if len(geneve) == 0:
+    rows = np.flatnonzero(((packets["kind"] == "geneve") & (packets["outer_ip_version"] > 0)).to_numpy())
+    if len(rows) == 0:
         return RoleVotes()
-    src = _pairs(geneve, "outer_src")
-    dst = _pairs(geneve, "outer_dst")
-    links = pd.DataFrame({"sh": src[:, 0], "sl": src[:, 1], "dh": dst[:, 0], "dl": dst[:, 1], "ts": geneve["ts_ns"].to_numpy()})
-    links = links.drop_duplicates(["sh", "sl", "dh", "dl"])
-    first_seen = {((int(sh), int(sl)), (int(dh), int(dl))): int(ts) for sh, sl, dh, dl, ts in links.itertuples(index=False)}
-    votes = RoleVotes(geneve=len(geneve), links=first_seen, paired=None, gwlb_fields=None)
-    files = geneve["file"].cat.codes.to_numpy()
-    if every_packet or len(geneve) <= 2 * SAMPLE_PER_FILE:
-        votes.paired = Counter(_pair_votes(geneve, src, dst))
-        fields = (geneve["outer_ttl"].to_numpy() == GWLB_TTL) & (geneve["outer_ip_id"].to_numpy() == GWLB_IP_ID)
+
+    def column(name: str, at: np.ndarray = rows) -> np.ndarray:  # no copy of the Geneve rows as a table
+        return packets[name].to_numpy()[at]
+
+    src = np.stack([column("outer_src_hi").astype(np.uint64), column("outer_src_lo").astype(np.uint64)], axis=1)
+    dst = np.stack([column("outer_dst_hi").astype(np.uint64), column("outer_dst_lo").astype(np.uint64)], axis=1)
+    firsts = group_ids([src[:, 0], src[:, 1], dst[:, 0], dst[:, 1]])[1]  # each link's first packet, in order
+    first_seen = {
+        (tuple(s), tuple(d)): ts for s, d, ts in zip(src[firsts].tolist(), dst[firsts].tolist(), column("ts_ns", rows[firsts]).tolist())
+    }
+    votes = RoleVotes(geneve=len(rows), links=first_seen, paired=None, gwlb_fields=None)
+    files = packets["file"].cat.codes.to_numpy()[rows]
+    if every_packet or len(rows) <= 2 * SAMPLE_PER_FILE:
+        votes.paired = Counter(_pair_votes(_vote_keys(packets, rows, files), src, dst))
+        fields = (column("outer_ttl") == GWLB_TTL) & (column("outer_ip_id") == GWLB_IP_ID)
         votes.gwlb_fields = Counter(_count_votes(src[fields], dst[fields]))
     sample = _sample(files)
     if sample is None and votes.paired is not None:
         votes.sampled = Counter(votes.paired)
     else:  # a packet and its return copy are microseconds apart: each file's start has pairs
-        rows = np.arange(len(geneve)) if sample is None else sample
-        votes.sampled = Counter(_pair_votes(geneve.iloc[rows], src[rows], dst[rows]))
+        at = np.arange(len(rows)) if sample is None else sample
+        votes.sampled = Counter(_pair_votes(_vote_keys(packets, rows[at], files[at]), src[at], dst[at]))
     return votes
 
 
@@ -170,10 +175,6 @@ def _covers(roles: Roles, links: dict[tuple[Address, Address], int]) -> bool:
     return bool(known) and all(s in known and d in known for s, d in links)
 
 
-def _pairs(frame: pd.DataFrame, prefix: str) -> np.ndarray:
-    return np.stack([frame[f"{prefix}_hi"].to_numpy(np.uint64), frame[f"{prefix}_lo"].to_numpy(np.uint64)], axis=1)
-
-
 def _stated(links: list[tuple[Address, Address]], appliances: set[Address], nodes: set[Address]) -> Roles:
     for s, d in links:
         if s in appliances and d not in appliances:
@@ -187,11 +188,13 @@ def _stated(links: list[tuple[Address, Address]], appliances: set[Address], node
     return Roles(tuple(sorted(nodes)), tuple(sorted(appliances)), METHOD_STATED)
 
 
-def _pair_votes(geneve: pd.DataFrame, src: np.ndarray, dst: np.ndarray) -> dict[tuple[Address, Address], int]:
-    """Votes (node, appliance) from consecutive packets of one capture carrying the same inner packet and options."""
-    keys = [geneve["file"].cat.codes.to_numpy()] + [
-        geneve[c].to_numpy() for c in ("inner_digest", "aws_flow_cookie", "aws_endpoint_id", "outer_sport")
-    ]
+def _vote_keys(packets: pd.DataFrame, rows: np.ndarray, files: np.ndarray) -> list[np.ndarray]:
+    """What a packet and its return copy share, at ``rows`` of the packet table: file, inner packet and options."""
+    return [files] + [packets[c].to_numpy()[rows] for c in ("inner_digest", "aws_flow_cookie", "aws_endpoint_id", "outer_sport")]
+
+
+def _pair_votes(keys: list[np.ndarray], src: np.ndarray, dst: np.ndarray) -> dict[tuple[Address, Address], int]:
+    """Votes (node, appliance) from consecutive packets of one capture carrying the same inner packet and options (``_vote_keys``)."""
     order, same = group_sort(keys)
     s, d = src[order], dst[order]
     swapped = same[1:] & np.all(s[:-1] == d[1:], axis=1) & np.all(d[:-1] == s[1:], axis=1)
