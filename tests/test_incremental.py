@@ -202,3 +202,8 @@ def test_an_appliance_that_appears_later_gets_its_role(tmp_path: Path) -> None:
     counts = ["packets_in", "packets_out", "returned", "flows"]
     pd.testing.assert_frame_equal(streamed.appliances[counts].sort_index(), batch.appliances[counts].sort_index())
     assert streamed.flows["verdict"].value_counts().to_dict() == batch.flows["verdict"].value_counts().to_dict()
+
+
+def test_the_public_api_names_the_incremental_analysis() -> None:
+    assert gwcheck.analyze_stream is analyze_stream and gwcheck.IncrementalAnalysis is IncrementalAnalysis
+    assert {"analyze_stream", "IncrementalAnalysis"} <= set(gwcheck.__all__)
