@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..schema import NS_PER_SECOND, NS_PER_US
@@ -11,10 +12,18 @@ from ..tables.legs import NO_PEER, Direction
 TCP_SYN, TCP_ACK = 0x02, 0x10
 
 
+#: The leg columns every latency summary reads.
+PAIRED_COLUMNS = ("ts_ns", "latency_ns", "appliance", "gwlb_node", "aws_endpoint_id")
+
+
+#: The columns of ``latency_over_time``.
+OVER_TIME_COLUMNS = ["appliance", "second", "count", "p50_us", "p99_us"]
+
+
 def paired_ingress(legs: pd.DataFrame) -> pd.DataFrame:
-    """The ingress legs that came back, one per dwell time."""
+    """The ingress legs that came back, one per dwell time (``PAIRED_COLUMNS``)."""
     mask = (legs["direction"].to_numpy() == Direction.INGRESS) & (legs["peer"].to_numpy() != NO_PEER)
-    return legs.loc[mask, ["ts_ns", "latency_ns", "appliance", "gwlb_node", "aws_endpoint_id"]]
+    return legs.loc[mask, list(PAIRED_COLUMNS)]
 
 
 def latency_by(paired: pd.DataFrame, column: str, names: list[str] | None = None) -> pd.DataFrame:
@@ -39,16 +48,22 @@ def overall_latency(paired: pd.DataFrame) -> dict:
 def latency_over_time(paired: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """Per appliance and second of its capture (``paired`` from ``paired_ingress``): packets returned, p50 and p99 dwell time in microseconds."""
     if paired.empty:
-        return pd.DataFrame(columns=["appliance", "second", "count", "p50_us", "p99_us"])
+        return pd.DataFrame(columns=OVER_TIME_COLUMNS)
+    # Grouped by each appliance's rank among the names (the order of grouping by name), not by the names
+    # themselves: no string per leg.
+    by_name = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(names), np.int64)
+    rank[by_name] = np.arange(len(names))
     frame = pd.DataFrame(
         {
-            "appliance": [names[a] for a in paired["appliance"].to_numpy()],
+            "appliance": rank[paired["appliance"].to_numpy()],
             "second": paired["ts_ns"].to_numpy() // NS_PER_SECOND,
             "us": paired["latency_ns"].to_numpy() / NS_PER_US,
         }
     )
     grouped = frame.groupby(["appliance", "second"])["us"]
     out = pd.DataFrame({"count": grouped.size(), "p50_us": grouped.quantile(0.5), "p99_us": grouped.quantile(0.99)}).reset_index()
+    out["appliance"] = [names[by_name[r]] for r in out["appliance"].tolist()]
     return out
 
 

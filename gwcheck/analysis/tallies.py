@@ -17,9 +17,10 @@ import pandas as pd
 
 from ..schema import NS_PER_SECOND, NS_PER_US, FragmentFlags, GwlbShape
 from ..sketch import DEFAULT_RELATIVE_ACCURACY, LatencySketch
-from ..summaries import latency_summary_us
 from ..tables.grouping import group_ids
-from ..tables.legs import NO_PEER, Direction, Pairing
+from ..tables.legs import Direction, Pairing
+from ..tables.packets import concat_packets
+from .latency import OVER_TIME_COLUMNS, PAIRED_COLUMNS, latency_by, latency_over_time, overall_latency, paired_ingress
 
 Address = tuple[int, int]
 
@@ -32,7 +33,6 @@ PROBE_COLUMNS = ("ts_ns", "file", "kind", "outer_src_hi", "outer_src_lo", "outer
                  "outer_sport", "outer_dport", "outer_http_status")
 GENEVE_COLUMNS = ("inner_ip_len_bytes", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo", "gwlb_shape",
                   "aws_endpoint_id", "aws_attachment_id", "aws_flow_cookie")
-PAIRED_COLUMNS = ("ts_ns", "latency_ns", "appliance", "gwlb_node", "aws_endpoint_id")
 
 
 @dataclass
@@ -105,7 +105,7 @@ class PacketTally:
         if not self.probe_packets:
             return pd.DataFrame({name: pd.Series(dtype=object if name in ("file", "kind") else np.int64) for name in PROBE_COLUMNS})
         if len(self.probe_packets) > 1:
-            self.probe_packets = [_concat_categorical(self.probe_packets)]
+            self.probe_packets = [concat_packets(self.probe_packets)]
         return self.probe_packets[0]
 
     def merge(self, other: PacketTally) -> None:
@@ -177,61 +177,35 @@ class LatencyTally:
 
     def overall(self) -> dict:
         if self.exact:
-            return latency_summary_us(self._all_paired()["latency_ns"].to_numpy())
+            return overall_latency(self._all_paired())
         return self._sketch("overall", None).summary_us()
 
     def by(self, column: str, names: list[str] | None = None) -> pd.DataFrame:
         """Latency summary per value of ``column`` (a place), labelled by ``names`` when given."""
-        rows = {}
         if self.exact:
-            paired = self._all_paired()
-            for value, group in paired["latency_ns"].groupby(paired[column].to_numpy(), sort=True):
-                rows[_label(value, names)] = latency_summary_us(group.to_numpy())
-        else:
-            for value in sorted(v for (c, v) in self._sketches if c == column):
-                rows[_label(value, names)] = self._sketches[(column, value)].summary_us()
+            return latency_by(self._all_paired(), column, names)
+        rows = {}
+        for value in sorted(v for (c, v) in self._sketches if c == column):
+            rows[names[int(value)] if names is not None and int(value) >= 0 else value] = self._sketches[(column, value)].summary_us()
         frame = pd.DataFrame.from_dict(rows, orient="index")
         frame.index.name = column
         return frame
 
     def over_time(self, names: list[str]) -> pd.DataFrame:
         """Per appliance and second of its capture: packets returned, p50 and p99 dwell time in microseconds."""
-        columns = ["appliance", "second", "count", "p50_us", "p99_us"]
         if self.exact:
-            paired = self._all_paired()
-            if paired.empty:
-                return pd.DataFrame(columns=columns)
-            # Grouped by each appliance's rank among the names (the order of grouping by name), not by the
-            # names themselves: no string per leg.
-            by_name = sorted(range(len(names)), key=names.__getitem__)
-            rank = np.empty(len(names), np.int64)
-            rank[by_name] = np.arange(len(names))
-            frame = pd.DataFrame(
-                {
-                    "appliance": rank[paired["appliance"].to_numpy()],
-                    "second": paired["ts_ns"].to_numpy() // NS_PER_SECOND,
-                    "us": paired["latency_ns"].to_numpy() / NS_PER_US,
-                }
-            )
-            grouped = frame.groupby(["appliance", "second"])["us"]
-            out = pd.DataFrame({"count": grouped.size(), "p50_us": grouped.quantile(0.5), "p99_us": grouped.quantile(0.99)}).reset_index()
-            out["appliance"] = [names[by_name[r]] for r in out["appliance"].tolist()]
-            return out
+            return latency_over_time(self._all_paired(), names)
         if not self._seconds:
-            return pd.DataFrame(columns=columns)
+            return pd.DataFrame(columns=OVER_TIME_COLUMNS)
         rows = [
             (names[a], s, sk.count, sk.quantile_ns(0.5) / NS_PER_US, sk.quantile_ns(0.99) / NS_PER_US)
             for (a, s), sk in self._seconds.items()
         ]
-        return pd.DataFrame(rows, columns=columns).sort_values(["appliance", "second"], ignore_index=True)
+        return pd.DataFrame(rows, columns=OVER_TIME_COLUMNS).sort_values(["appliance", "second"], ignore_index=True)
 
     def appliance_sketches(self, names: list[str]) -> dict[str, LatencySketch]:
         """Each appliance's sketch by name (sketched tallies only; exact ones give none)."""
         return {names[int(v)]: sk for (column, v), sk in self._sketches.items() if column == "appliance" and 0 <= int(v) < len(names)}
-
-    def dwell_times(self) -> pd.DataFrame | None:
-        """Every paired ingress leg's PAIRED_COLUMNS when exact, else None."""
-        return self._all_paired() if self.exact else None
 
 
 @dataclass
@@ -284,8 +258,7 @@ class LegTally:
             )
             table["bytes_in"] = np.bincount(code, weights=size[known], minlength=len(keys)).astype(np.int64)
             self._add_place(column, table)
-        paired = ingress & (legs["peer"].to_numpy() != NO_PEER)
-        self.latency.add(legs.loc[paired, list(PAIRED_COLUMNS)])
+        self.latency.add(paired_ingress(legs))
 
     def _add_place(self, column: str, table: pd.DataFrame) -> None:
         if column in self.places:
@@ -362,20 +335,3 @@ def _groups(values: np.ndarray):
     starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
     for begin, end in zip(starts, np.r_[starts[1:], len(values)]):
         yield sorted_values[begin].item(), order[begin:end]
-
-
-def _label(value: object, names: list[str] | None) -> object:
-    return names[int(value)] if names is not None and int(value) >= 0 else value
-
-
-def _concat_categorical(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate tables whose categorical columns may have different categories (files of several streams)."""
-    from pandas.api.types import union_categoricals
-
-    out = {}
-    for name in frames[0].columns:
-        if isinstance(frames[0][name].dtype, pd.CategoricalDtype):
-            out[name] = pd.Series(union_categoricals([f[name] for f in frames], ignore_order=True))
-        else:
-            out[name] = np.concatenate([f[name].to_numpy() for f in frames])
-    return pd.DataFrame(out)
