@@ -29,7 +29,7 @@ from .schema import NS_PER_SECOND
 from .sketch import DEFAULT_RELATIVE_ACCURACY
 from .tables.flowstate import FlowState
 from .tables.legs import NO_PEER, Direction, build_legs
-from .tables.packets import MergedStreams, empty_packets
+from .tables.packets import MergedStreams, concat_packets, empty_packets
 from .tables.roles import Roles, infer_roles
 
 HANDSHAKE_COLUMNS = ("server_rtt_us", "client_rtt_us")  # FlowState rows carry handshake_rtts' columns
@@ -263,12 +263,8 @@ def _rebase(legs: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
 
 
 def _concat(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
-    """Two packet tables as one, in time order, their ``file`` categories united."""
-    if not first["file"].cat.categories.equals(second["file"].cat.categories):
-        categories = first["file"].cat.categories.union(second["file"].cat.categories, sort=False)
-        first = first.assign(file=first["file"].cat.set_categories(categories))
-        second = second.assign(file=second["file"].cat.set_categories(categories))
-    out = pd.concat([first, second], ignore_index=True)
+    """Two packet tables as one, in time order."""
+    out = concat_packets([first, second])
     ts = out["ts_ns"].to_numpy()
     if len(ts) > 1 and (ts[1:] < ts[:-1]).any():
         out = out.take(np.argsort(ts, kind="stable")).reset_index(drop=True)

@@ -117,6 +117,18 @@ def empty_packets(paths: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
     return _to_frame(_empty_columns(), np.zeros(0, np.uint16), list(paths))
 
 
+def concat_packets(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Packet tables (or column subsets of them) as one, rows in the order given; ``file`` categories united
+    where the tables come from different captures (several streams, or batches of a growing set)."""
+    files = [t["file"].cat.categories for t in tables if "file" in t]
+    if files and any(not f.equals(files[0]) for f in files[1:]):
+        united = files[0]
+        for more in files[1:]:
+            united = united.union(more, sort=False)
+        tables = [t.assign(file=t["file"].cat.set_categories(united)) for t in tables]
+    return pd.concat(tables, ignore_index=True)
+
+
 def _empty_columns() -> dict[str, np.ndarray]:
     return {name: np.zeros(0, COLUMN_DTYPES[name]) for name in COLUMN_DTYPES if name != "file"}
 
