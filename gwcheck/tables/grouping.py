@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._jit import jit
+from . import _kernels
 
 _PRIME = np.uint64(0x9E3779B185EBCA87)  # xxHash64's first prime
 _SHIFT = np.uint64(29)
@@ -21,80 +21,6 @@ def hash_columns(columns: Sequence[np.ndarray]) -> np.ndarray:
             h *= _PRIME
             h ^= h >> _SHIFT
     return h
-
-
-@jit
-def _slot(x, bits):
-    return np.int64((x * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits))  # Fibonacci hashing: the top bits
-
-
-@jit
-def _hash_groups(words):
-    """Per row, its group (equal columns of ``words``, a (words, rows) uint64 array), numbered in order of
-    first appearance; each group's first row; and False if two keys shared a hash (the groups are then not
-    exact).
-
-    Rows are hashed as ``hash_columns`` does, into an open-addressing table kept at most half full and
-    doubled as groups appear: a key of few values keeps a small table in cache, where one sized by the rows
-    costs page faults on fresh memory.
-    """
-    k, n = words.shape
-    bits = 12
-    slot_hash = np.empty(1 << bits, np.uint64)
-    slot_group = np.full(1 << bits, -1, np.int64)
-    ids = np.empty(n, np.int64)
-    first = np.empty(n, np.int64)
-    groups = 0
-    for i in range(n):
-        x = np.uint64(0)
-        for j in range(k):
-            x = (x ^ words[j, i]) * _PRIME
-            x ^= x >> _SHIFT
-        s = _slot(x, bits)
-        while True:
-            g = slot_group[s]
-            if g < 0:
-                slot_group[s] = groups
-                slot_hash[s] = x
-                ids[i] = groups
-                first[groups] = i
-                groups += 1
-                break
-            if slot_hash[s] == x:
-                for j in range(k):
-                    if words[j, i] != words[j, first[g]]:
-                        return ids, first[:0].copy(), False
-                ids[i] = g
-                break
-            s = (s + 1) & ((1 << bits) - 1)
-        if 2 * groups > (1 << bits):
-            old_hash, old_group = slot_hash, slot_group
-            bits += 1
-            slot_hash = np.empty(1 << bits, np.uint64)
-            slot_group = np.full(1 << bits, -1, np.int64)
-            for q in range(old_group.shape[0]):
-                if old_group[q] >= 0:
-                    s = _slot(old_hash[q], bits)
-                    while slot_group[s] >= 0:
-                        s = (s + 1) & ((1 << bits) - 1)
-                    slot_hash[s] = old_hash[q]
-                    slot_group[s] = old_group[q]
-    return ids, first[:groups].copy(), True
-
-
-@jit
-def _counting_order(ids, n_groups):
-    start = np.zeros(n_groups + 1, np.int64)
-    for i in range(ids.shape[0]):
-        start[ids[i] + 1] += 1
-    for g in range(n_groups):
-        start[g + 1] += start[g]
-    order = np.empty(ids.shape[0], np.int64)
-    for i in range(ids.shape[0]):
-        g = ids[i]
-        order[start[g]] = i
-        start[g] += 1
-    return order
 
 
 def pack_columns(columns: Sequence[np.ndarray]) -> np.ndarray:
@@ -127,8 +53,13 @@ def group_ids(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     if len(columns[0]) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     words = pack_columns(columns)
-    ids, first, exact = _hash_groups(words)
-    return (ids, first) if exact else _sorted_group_ids(words)  # two keys shared a hash: group by sorting instead
+    ids, first = np.empty(words.shape[1], np.int64), np.empty(words.shape[1], np.int64)
+    # Rows hashed as hash_columns does, into an open-addressing table kept at most half full and doubled as
+    # groups appear: a key of few values keeps a small table in cache (gwcheck/tables/_kernels.c).
+    groups, exact = _kernels.hash_groups(words, ids, first)
+    if not exact:
+        return _sorted_group_ids(words)  # two keys shared a hash: group by sorting instead
+    return ids, first[:groups].copy()
 
 
 def _sorted_group_ids(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,7 +77,13 @@ def _sorted_group_ids(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def group_order(ids: np.ndarray, n_groups: int) -> np.ndarray:
     """Rows ordered by their group id (0 to ``n_groups`` - 1), in table order within a group: a stable counting sort."""
-    return _counting_order(ids, n_groups)
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"group ids must be integers, not {ids.dtype}")
+    ids = np.ascontiguousarray(ids, np.int64)
+    order = np.empty(len(ids), np.int64)
+    _kernels.counting_order(ids, int(n_groups), order)
+    return order
 
 
 def group_sort(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ import enum
 import numpy as np
 import pandas as pd
 
-from .._jit import jit
+from . import _kernels
 from .grouping import group_sort
 from .roles import Roles, role_index
 from ..schema import GwlbShape
@@ -62,39 +62,6 @@ CARRIED = (
 )
 
 
-@jit
-def _pair_fifo(rows, same_as_previous, is_ingress, ts, window_ns, peer, ambiguous, queue):
-    """Pair legs ``rows`` (grouped by key, in capture order within a key): each egress takes the oldest
-    unpaired ingress of its key.
-
-    ``peer`` and ``ambiguous`` are indexed by leg; legs paired by an earlier pass are skipped, and ingress
-    older than the window when an egress arrives is left unpaired.
-    """
-    head = 0
-    tail = 0
-    for k in range(rows.shape[0]):
-        i = rows[k]
-        if not same_as_previous[k]:
-            head = 0
-            tail = 0
-        if peer[i] != NO_PEER:
-            continue  # paired by an earlier pass
-        if is_ingress[i]:
-            queue[tail] = i
-            tail += 1
-            continue
-        while head < tail and ts[i] - ts[queue[head]] > window_ns:
-            head += 1
-        if head < tail:
-            j = queue[head]
-            peer[i] = j
-            peer[j] = i
-            if tail - head > 1:
-                ambiguous[i] = True
-                ambiguous[j] = True
-            head += 1
-
-
 def _pair_by(legs: pd.DataFrame, keys: list[str], candidates: np.ndarray, window_ns: int, peer: np.ndarray, ambiguous: np.ndarray) -> None:
     """Pair the ``candidates`` rows of ``legs`` that agree on ``keys``, writing ``peer`` and ``ambiguous``."""
     every = bool(candidates.all())
@@ -104,7 +71,10 @@ def _pair_by(legs: pd.DataFrame, keys: list[str], candidates: np.ndarray, window
     # Legs are in capture order, so within a key an ingress precedes its return even at equal timestamps.
     order, same = group_sort([legs[k].to_numpy() if every else legs[k].to_numpy()[rows] for k in keys])
     is_ingress = legs["direction"].to_numpy() == Direction.INGRESS
-    _pair_fifo(rows[order], same, is_ingress, legs["ts_ns"].to_numpy(), window_ns, peer, ambiguous, np.empty(len(rows), np.int64))
+    ts = np.ascontiguousarray(legs["ts_ns"].to_numpy(), np.int64)
+    # Each egress takes the oldest unpaired ingress of its key; legs paired by an earlier pass are skipped, and
+    # ingress older than the window when an egress arrives is left unpaired (gwcheck/tables/_kernels.c).
+    _kernels.pair_fifo(rows[order], same, is_ingress, ts, window_ns, peer, ambiguous)
 
 
 def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0, bounds: dict[str, tuple[int, int | None]] | None = None) -> pd.DataFrame:
@@ -149,9 +119,14 @@ def _bounds_per_leg(legs: pd.DataFrame, files: pd.Index, bounds: dict[str, tuple
     ts = legs["ts_ns"].to_numpy()
     codes = legs["file_code"].to_numpy()
     if bounds is None:
-        first = pd.Series(ts).groupby(codes).transform("min").to_numpy()
-        last = pd.Series(ts).groupby(codes).transform("max").to_numpy()
-        return first, last
+        # Per run of legs from one file (one run a file, as captures are read), then per file.
+        runs = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(ts) else np.zeros(0, np.intp)
+        first_of = np.full(len(files), np.iinfo(np.int64).max, np.int64)
+        last_of = np.full(len(files), np.iinfo(np.int64).min, np.int64)
+        if len(runs):
+            np.minimum.at(first_of, codes[runs], np.minimum.reduceat(ts, runs))
+            np.maximum.at(last_of, codes[runs], np.maximum.reduceat(ts, runs))
+        return first_of[codes], last_of[codes]
     never = np.iinfo(np.int64).max
     first_of = np.array([bounds[name][0] if name in bounds else 0 for name in files], np.int64)
     last_of = np.array([never if bounds.get(name, (0, None))[1] is None else bounds[name][1] for name in files], np.int64)
