@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._jit import jit, u32
 from ..schema import COLUMN_DTYPES
+from . import _walk as _native
 from .records import Damage, Interface, RecordIndex
 
 MAGIC_MICROSECONDS = 0xA1B2C3D4
@@ -52,41 +52,20 @@ def magic_byte_order(head: bytes) -> tuple[str, int] | None:
     return None
 
 
-@jit
-def _walk(buf, start, limit, n, big_endian, header_bytes, frac_to_ns, max_len, ts_ns, frame_offset, wire_len, cap_len):
-    """Walk the records starting before offset ``limit`` from offset ``start``, filling the arrays from row ``n``.
-
-    Returns (rows filled, stop offset, reason, detail, prefetched); reason ``_REASON_FULL`` asks to be
-    called again with larger arrays.  Each record's length depends on the one before, so the walk waits
-    on memory at every record; a load a few kilobytes ahead (``prefetched``, a sum returned only so that
-    the compiler keeps the loads) brings later records into cache meanwhile: about 20% faster.
-    """
-    p = start
-    end = buf.shape[0]
-    capacity = ts_ns.shape[0]
-    prefetched = 0
-    while p < limit:
-        if n == capacity:
-            return n, p, _REASON_FULL, 0, prefetched
-        if end - p < header_bytes:
-            return n, p, _REASON_SHORT_HEADER, end - p, prefetched
-        caplen = u32(buf, p + 8, big_endian)
-        if caplen > max_len:
-            return n, p, _REASON_TOO_LONG, caplen, prefetched
-        if end - p - header_bytes < caplen:
-            return n, p, _REASON_SHORT_DATA, caplen, prefetched
-        ahead = p + PREFETCH_BYTES
-        if ahead < end:
-            prefetched += buf[ahead]
-        seconds = np.int64(u32(buf, p, big_endian))
-        fraction = np.int64(u32(buf, p + 4, big_endian))
-        ts_ns[n] = seconds * 1_000_000_000 + fraction * frac_to_ns
-        frame_offset[n] = p + header_bytes
-        wire_len[n] = u32(buf, p + 12, big_endian)
-        cap_len[n] = caplen
-        n += 1
-        p += header_bytes + caplen
-    return n, p, _REASON_NONE, 0, prefetched
+# The record walkers are C (_walk.c; pcap.h holds the constants they share with this module).  Both release the GIL,
+# so the pieces of a large file are walked in threads.
+#
+# _walk(buf, start, limit, n, big_endian, header_bytes, frac_to_ns, max_len, ts_ns, frame_offset, wire_len, cap_len):
+#   walk the records starting before offset ``limit`` from offset ``start``, filling the arrays from row ``n``.
+#   Returns (rows filled, stop offset, reason, detail); reason ``_REASON_FULL`` asks to be called again with larger
+#   arrays.  Each record's length depends on the one before, so the walk would wait on memory at every record; it
+#   prefetches every cache line up to PREFETCH_BYTES ahead, which brings later records into cache meanwhile.
+# _resync(buf, start, stop, big_endian, header_bytes, frac_to_ns, max_len, first_seconds): the first offset in
+#   [start, stop) where RESYNC_RECORDS plausible records follow one another; -1 if none.  A record header is
+#   plausible when its lengths and timestamp are in range: caplen at most max_len and the original length, the
+#   record inside ``buf``, the fraction under a second, the seconds within PLAUSIBLE_SPAN_SECONDS of ``first_seconds``.
+_walk = _native.pcap_walk
+_resync = _native.pcap_resync
 
 
 @dataclass(frozen=True)
@@ -141,7 +120,7 @@ class PcapLayout:
         n, stop = 0, start
         args = (self.big_endian, self.header_bytes, self.frac_to_ns, self.max_len)
         while True:
-            n, stop, reason, detail, _ = _walk(data, stop, limit, n, *args, *arrays.values())
+            n, stop, reason, detail = _walk(data, stop, limit, n, *args, *arrays.values())
             if reason != _REASON_FULL:
                 break
             arrays = {name: _grown(array, 2 * len(array)) for name, array in arrays.items()}
@@ -167,7 +146,7 @@ class PcapLayout:
                 return None
             cuts.append(found)
         bounds = list(zip(cuts, cuts[1:] + [len(data)]))
-        with ThreadPoolExecutor(threads) as pool:  # the walk releases the GIL (nogil=True)
+        with ThreadPoolExecutor(threads) as pool:  # the walk releases the GIL
             pieces = list(pool.map(lambda b: self._walk_piece(data, *b), bounds))
         kept = []
         for piece, (_, limit) in zip(pieces, bounds):
@@ -182,41 +161,6 @@ class PcapLayout:
     def describe(self, reason: int, detail: int, remaining: int) -> str:
         """Why a walk stopped, ``remaining`` bytes before the end of the data."""
         return _describe(reason, detail, remaining, self.header_bytes, self.max_len)
-
-
-@jit
-def _plausible(buf, p, end, big_endian, header_bytes, frac_to_ns, max_len, first_seconds):
-    """Whether a record header at ``p`` looks like this file's: lengths and timestamp in range."""
-    if end - p < header_bytes:
-        return False
-    caplen = u32(buf, p + 8, big_endian)
-    original = u32(buf, p + 12, big_endian)
-    fraction = u32(buf, p + 4, big_endian)
-    seconds = u32(buf, p, big_endian)
-    return (
-        caplen <= max_len
-        and caplen <= original
-        and end - p - header_bytes >= caplen
-        and fraction * frac_to_ns < 1_000_000_000
-        and abs(seconds - first_seconds) <= PLAUSIBLE_SPAN_SECONDS
-    )
-
-
-@jit
-def _resync(buf, start, stop, big_endian, header_bytes, frac_to_ns, max_len, first_seconds):
-    """The first offset in [start, stop) where RESYNC_RECORDS plausible records follow one another; -1 if none."""
-    end = buf.shape[0]
-    for p in range(start, stop):
-        q = p
-        chain = 0
-        while chain < RESYNC_RECORDS and _plausible(buf, q, end, big_endian, header_bytes, frac_to_ns, max_len, first_seconds):
-            q += header_bytes + u32(buf, q + 8, big_endian)
-            chain += 1
-            if q == end:
-                chain = RESYNC_RECORDS
-        if chain == RESYNC_RECORDS:
-            return p
-    return -1
 
 
 def u32_host(data: np.ndarray, offset: int, big_endian: bool) -> int:

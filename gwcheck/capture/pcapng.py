@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._jit import jit, u16, u32, u64
 from ..schema import COLUMN_DTYPES, RECORD_COLUMNS
+from . import _walk as _native
 from .records import Damage, Interface, RecordIndex
 
 BLOCK_SECTION_HEADER = 0x0A0D0D0A
@@ -42,141 +42,15 @@ def is_pcapng(head: bytes) -> bool:
     return len(head) >= 4 and struct.unpack("<I", head[:4])[0] == BLOCK_SECTION_HEADER
 
 
-@jit
-def _units_to_ns(units, resol):
-    """Convert timestamp units to nanoseconds; resol is the raw if_tsresol byte (pcapng 4.2)."""
-    exponent = resol & 0x7F
-    if resol & 0x80:  # a negative power of 2
-        if exponent <= 30:
-            whole = units >> np.uint64(exponent)
-            frac = units & ((np.uint64(1) << np.uint64(exponent)) - np.uint64(1))
-            return np.int64(whole) * 1_000_000_000 + np.int64((frac * np.uint64(1_000_000_000)) >> np.uint64(exponent))
-        return np.int64(np.float64(units) / (2.0**exponent) * 1e9)
-    if exponent <= 9:
-        return np.int64(units) * np.int64(10 ** (9 - exponent))
-    if exponent <= 18:
-        return np.int64(units // np.uint64(10 ** (exponent - 9)))
-    return np.int64(np.float64(units) / (10.0 ** (exponent - 9)))
-
-
-@jit
-def _interface_options(buf, p, end, big_endian):
-    """Return (if_tsresol byte, if_tsoffset seconds) from the options of an IDB body in [p, end)."""
-    resol = DEFAULT_TSRESOL
-    offset = np.int64(0)
-    while p + 4 <= end:
-        code = u16(buf, p, big_endian)
-        length = u16(buf, p + 2, big_endian)
-        if code == OPTION_END or p + 4 + length > end:
-            break
-        if code == OPTION_IF_TSRESOL and length >= 1:
-            resol = buf[p + 4]
-        elif code == OPTION_IF_TSOFFSET and length >= 8:
-            offset = np.int64(u64(buf, p + 4, big_endian))
-        p += 4 + ((length + 3) & ~3)
-    return resol, offset
-
-
-@jit
-def _walk(buf, fill, ts_ns, interface, link_type, frame_offset, wire_len, cap_len,
-          if_link, if_snap, if_resol, if_offset, if_block, if_section):
-    """Walk every block; return (packets, interfaces, stop offset, reason, detail)."""
-    end = buf.shape[0]
-    p = 0
-    n = 0
-    n_if = 0  # interfaces across the file
-    section_first_if = 0  # global index of the current section's interface 0
-    section = -1
-    big_endian = False
-    while p < end:
-        if end - p < 8:
-            return n, n_if, p, _REASON_SHORT_BLOCK_HEADER, end - p
-        block_type = u32(buf, p, False)
-        if block_type == BLOCK_SECTION_HEADER:
-            if end - p < 12:
-                return n, n_if, p, _REASON_SHORT_BLOCK_HEADER, end - p
-            order = u32(buf, p + 8, False)
-            if order == BYTE_ORDER_MAGIC:
-                big_endian = False
-            elif order == 0x4D3C2B1A:
-                big_endian = True
-            else:
-                return n, n_if, p, _REASON_BAD_BYTE_ORDER, order
-            section += 1
-            section_first_if = n_if
-        else:
-            block_type = u32(buf, p, big_endian)
-        length = u32(buf, p + 4, big_endian)
-        if length < MIN_BLOCK_BYTES or length % 4 != 0:
-            return n, n_if, p, _REASON_BAD_BLOCK_LENGTH, length
-        if length > end - p:
-            return n, n_if, p, _REASON_BLOCK_PAST_END, length
-        if u32(buf, p + length - 4, big_endian) != length:
-            return n, n_if, p, _REASON_TRAILER_MISMATCH, length
-        body_end = p + length - 4
-        if block_type == BLOCK_INTERFACE_DESCRIPTION:
-            if n_if >= MAX_INTERFACES:
-                return n, n_if, p, _REASON_TOO_MANY_INTERFACES, n_if
-            if fill:
-                if length >= 20:
-                    if_link[n_if] = u16(buf, p + 8, big_endian)
-                    if_snap[n_if] = u32(buf, p + 12, big_endian)
-                    resol, offset = _interface_options(buf, p + 16, body_end, big_endian)
-                    if_resol[n_if] = resol
-                    if_offset[n_if] = offset
-                else:
-                    if_link[n_if] = UNKNOWN_LINK_TYPE
-                    if_resol[n_if] = DEFAULT_TSRESOL
-                if_block[n_if] = p
-                if_section[n_if] = section
-            n_if += 1
-        elif block_type == BLOCK_ENHANCED_PACKET or block_type == BLOCK_PACKET_OBSOLETE:
-            if length < 32:
-                return n, n_if, p, _REASON_BAD_BLOCK_LENGTH, length
-            caplen = u32(buf, p + 20, big_endian)
-            if caplen > body_end - (p + 28):
-                return n, n_if, p, _REASON_PACKET_PAST_BLOCK, caplen
-            if fill:
-                if block_type == BLOCK_ENHANCED_PACKET:
-                    local_if = u32(buf, p + 8, big_endian)
-                else:
-                    local_if = u16(buf, p + 8, big_endian)
-                units = (np.uint64(u32(buf, p + 12, big_endian)) << np.uint64(32)) | np.uint64(u32(buf, p + 16, big_endian))
-                g = section_first_if + local_if
-                if local_if < n_if - section_first_if:
-                    ts_ns[n] = _units_to_ns(units, if_resol[g]) + if_offset[g] * 1_000_000_000
-                    interface[n] = g
-                    link_type[n] = if_link[g]
-                else:
-                    ts_ns[n] = _units_to_ns(units, DEFAULT_TSRESOL)
-                    interface[n] = UNKNOWN_LINK_TYPE
-                    link_type[n] = UNKNOWN_LINK_TYPE
-                frame_offset[n] = p + 28
-                wire_len[n] = u32(buf, p + 24, big_endian)
-                cap_len[n] = caplen
-            n += 1
-        elif block_type == BLOCK_SIMPLE_PACKET:
-            if length < 16:
-                return n, n_if, p, _REASON_BAD_BLOCK_LENGTH, length
-            if fill:
-                original = np.int64(u32(buf, p + 8, big_endian))
-                caplen = min(original, np.int64(body_end - (p + 12)))
-                if n_if > section_first_if:
-                    g = section_first_if
-                    if if_snap[g] > 0:
-                        caplen = min(caplen, np.int64(if_snap[g]))
-                    interface[n] = g
-                    link_type[n] = if_link[g]
-                else:
-                    interface[n] = UNKNOWN_LINK_TYPE
-                    link_type[n] = UNKNOWN_LINK_TYPE
-                ts_ns[n] = 0  # a Simple Packet Block carries no timestamp (pcapng 4.4)
-                frame_offset[n] = p + 12
-                wire_len[n] = original
-                cap_len[n] = caplen
-            n += 1
-        p += length
-    return n, n_if, p, _REASON_NONE, 0
+# The block walker is C (_walk.c; pcapng.h holds the constants it shares with this module).  It releases the GIL.
+#
+# _walk(buf, fill, ts_ns, interface, link_type, frame_offset, wire_len, cap_len,
+#       if_link, if_snap, if_resol, if_offset, if_block, if_section):
+#   walk every block; return (packets, interfaces, stop offset, reason, detail).  With ``fill`` false it only counts;
+#   with ``fill`` true it writes the packets' and interfaces' rows, and the arrays must hold what a count walk found.
+#   An interface's if_tsresol (the raw option byte: a power of 10, or of 2 with the top bit set; DEFAULT_TSRESOL when
+#   absent) and if_tsoffset (seconds) turn a packet's timestamp units into int64 nanoseconds (pcapng 4.2).
+_walk = _native.pcapng_walk
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .._jit import jit, u32
 from ..errors import CaptureError, NotACaptureError
+from . import _walk as _native
 from . import pcap, pcapng
 from .pcapng import BLOCK_INTERFACE_DESCRIPTION, BLOCK_SECTION_HEADER, BYTE_ORDER_MAGIC
 from .records import Damage, Interface
@@ -234,20 +234,8 @@ def _block(data: np.ndarray, start: int) -> bytes:
     return data[start : start + length].tobytes()
 
 
-@jit
-def _last_section(buf, stop):
-    """(offset of the last Section Header Block among the whole blocks of buf[:stop], how many there are)."""
-    p = 0
-    last = 0
-    count = 0
-    big_endian = False
-    while p < stop:
-        if u32(buf, p, False) == BLOCK_SECTION_HEADER:
-            last = p
-            count += 1
-            big_endian = u32(buf, p + 8, False) != BYTE_ORDER_MAGIC
-        p += u32(buf, p + 4, big_endian)
-    return last, count
+# (offset of the last Section Header Block among the whole blocks of buf[:stop], how many there are): C (_walk.c).
+_last_section = _native.last_section
 
 
 class _Gunzip:
