@@ -6,11 +6,14 @@ import ipaddress
 import socket
 
 import numpy as np
+import pyarrow as pa
+
+from .text import join_text, take_text
 
 IPV4_MAPPED_HI = 0
 IPV4_MAPPED_LO_PREFIX = 0xFFFF_0000_0000
 _LOW32 = 0xFFFF_FFFF
-_OCTETS = np.array([str(i) for i in range(256)], dtype=object)  # the text of each byte value
+_OCTETS = pa.array([str(i) for i in range(256)], pa.string())  # the text of each byte value
 
 
 def format_address(hi: int, lo: int) -> str:
@@ -32,19 +35,25 @@ def parse_address(text: str) -> tuple[int, int]:
 
 def format_addresses(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     """Text of many addresses (an object array), formatting each distinct address once."""
+    return address_texts(hi, lo).to_numpy(zero_copy_only=False)
+
+
+def address_texts(hi: np.ndarray, lo: np.ndarray) -> pa.Array:
+    """Text of many addresses as an Arrow string array: each distinct address formatted once, IPv4 by Arrow's kernels."""
     hi, lo = np.asarray(hi, np.uint64), np.asarray(lo, np.uint64)
     if len(hi) == 0:
-        return np.empty(0, dtype=object)
+        return pa.array([], pa.string())
     # Distinct (hi, lo) pairs from the distinct halves: three 1-D sorts are far cheaper than one of rows.
     hi_values, hi_code = np.unique(hi, return_inverse=True)
     lo_values, lo_code = np.unique(lo, return_inverse=True)
     pairs, inverse = np.unique(hi_code.astype(np.int64) * len(lo_values) + lo_code, return_inverse=True)
     unique_hi, unique_lo = hi_values[pairs // len(lo_values)], lo_values[pairs % len(lo_values)]
     v4 = (unique_hi == IPV4_MAPPED_HI) & ((unique_lo >> np.uint64(32)) == np.uint64(0xFFFF))
-    text = np.empty(len(pairs), dtype=object)
-    octets = [_OCTETS[((unique_lo[v4] >> np.uint64(shift)) & np.uint64(0xFF)).astype(np.intp)] for shift in (24, 16, 8, 0)]
-    text[v4] = octets[0] + "." + octets[1] + "." + octets[2] + "." + octets[3]
+    octets = [take_text(_OCTETS, (unique_lo[v4] >> np.uint64(shift)) & np.uint64(0xFF)) for shift in (24, 16, 8, 0)]
     packed = np.stack([unique_hi[~v4], unique_lo[~v4]], axis=1).astype(">u8").tobytes()  # 16 bytes an address, as format_address
-    text[~v4] = [socket.inet_ntop(socket.AF_INET6, packed[i : i + 16]) for i in range(0, len(packed), 16)]
-    return text[inverse.reshape(-1)]
-
+    v6 = [socket.inet_ntop(socket.AF_INET6, packed[i : i + 16]) for i in range(0, len(packed), 16)]
+    text = pa.concat_arrays([join_text(octets[0], ".", octets[1], ".", octets[2], ".", octets[3]), pa.array(v6, pa.string())])
+    # The distinct addresses' text, IPv4 ones first: each one's place there.
+    place = np.empty(len(pairs), np.int64)
+    place[v4], place[~v4] = np.arange(int(v4.sum())), np.arange(int(v4.sum()), len(pairs))
+    return take_text(text, place[inverse.reshape(-1)])

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .text import join_text, take_text
 
 PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
 PORTLESS_PROTOCOLS = frozenset({1, 58})  # flows keyed by 3-tuple (gwlb.md, stickiness)
@@ -28,21 +32,19 @@ def format_flow_key(proto: int, client: str, client_port: int, server: str, serv
 
 
 def format_flow_keys(
-    proto: np.ndarray, client: np.ndarray, client_port: np.ndarray, server: np.ndarray, server_port: np.ndarray, endpoint: np.ndarray
-) -> list[str]:
-    """``format_flow_key`` of many flows, addresses and endpoints given as text: one f-string a flow, the
-    protocol names and bracketed IPv6 addresses made beforehand."""
-    proto = np.asarray(proto).tolist()
-    names = {p: protocol_name(p) for p in set(proto)}
-    client_side, server_side = _bracketed(client), _bracketed(server)
-    return [
-        f"{names[p]} {c} > {s} @ {e}" if p in PORTLESS_PROTOCOLS else f"{names[p]} {cs}:{cp} > {ss}:{sp} @ {e}"
-        for p, c, cs, cp, s, ss, sp, e in zip(
-            proto, client, client_side, np.asarray(client_port).tolist(), server, server_side, np.asarray(server_port).tolist(), endpoint
-        )
-    ]
+    proto: np.ndarray, client: pa.Array, client_port: np.ndarray, server: pa.Array, server_port: np.ndarray, endpoint: pa.Array
+) -> pa.Array:
+    """``format_flow_key`` of many flows, addresses and endpoints given as Arrow text: built column by column
+    in Arrow's kernels, each protocol's name made once."""
+    proto = np.asarray(proto)
+    protocols, code = np.unique(proto, return_inverse=True)
+    name = take_text([protocol_name(p) for p in protocols.tolist()], code.reshape(-1))
+    ports = [pc.cast(pa.array(np.asarray(p)), pa.string()) for p in (client_port, server_port)]
+    with_ports = join_text(name, " ", _bracketed(client), ":", ports[0], " > ", _bracketed(server), ":", ports[1], " @ ", endpoint)
+    portless = join_text(name, " ", client, " > ", server, " @ ", endpoint)
+    return pc.if_else(pa.array(np.isin(proto, list(PORTLESS_PROTOCOLS))), portless, with_ports)
 
 
-def _bracketed(addresses: np.ndarray) -> list[str]:
+def _bracketed(addresses: pa.Array) -> pa.Array:
     """IPv6 address text in brackets, as ``_side`` writes it before a port; IPv4 as it is."""
-    return [f"[{a}]" if ":" in a else a for a in addresses]
+    return pc.if_else(pc.match_substring(addresses, ":"), join_text("[", addresses, "]"), addresses)

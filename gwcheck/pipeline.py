@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-from .addresses import format_addresses
+from .addresses import address_texts
 from .analysis import distribution as dist
 from .analysis.findings import Finding, flow_findings, sort_findings
 from .analysis.health import health_by_appliance, health_checks
@@ -25,6 +29,7 @@ from .tables.flows import STICKINESS, build_flows, build_transits
 from .tables.legs import OPTION_NAMES, Direction, Pairing, build_legs
 from .tables.packets import Progress, empty_packets, read_packets
 from .tables.roles import Address, Roles, infer_roles, parse_addresses
+from .text import take_text, text_column
 
 DEFAULT_WINDOW_S = 1.0
 DEFAULT_MAX_IMBALANCE = 1.5  # max/mean flows per appliance above which the spread is called uneven
@@ -60,6 +65,7 @@ def analyze(
     if packets is None:
         if captures is None:
             raise ConfigError("give captures to read or a packet table")
+        _import_meanwhile(dist.CHI_SQUARE_MODULE)
         packets = read_packets(captures, port=port, progress=progress)
     roles = infer_roles(packets, *settings.stated_roles())
     legs = build_legs(packets, roles, window_s)
@@ -70,6 +76,18 @@ def analyze(
     transits = build_transits(legs, stickiness)
     flows = build_flows(transits, legs, roles.appliance_names(), roles.gwlb_node_names(), tcp_idle_timeout_s, udp_idle_timeout_s)
     return assemble_report(flows, handshake_rtts(transits), tallies, roles, settings.as_dict(), packets=packets, legs=legs)
+
+
+def _import_meanwhile(module: str) -> None:
+    """Import ``module`` on a thread of its own while the captures are read (their kernels release the GIL);
+    whoever imports it later waits for that import or finds it done."""
+    if module not in sys.modules:
+        threading.Thread(target=_import_quietly, args=(module,), name=f"import {module}", daemon=True).start()
+
+
+def _import_quietly(module: str) -> None:
+    with contextlib.suppress(ImportError):  # the analysis itself reports it, where the module is needed
+        importlib.import_module(module)
 
 
 @dataclass(frozen=True)
@@ -124,8 +142,10 @@ def assemble_report(
     ``settings`` are ``analyze``'s keyword arguments that shape the analysis.
     """
     appliance_names, node_names = roles.appliance_names(), roles.gwlb_node_names()
-    flows = _describe_flows(flows).join(classify_flows(flows))
-    flows = flows.join(handshakes)
+    flows = _describe_flows(flows)  # a copy, to which the verdicts and handshake times are added in place
+    for extra in (classify_flows(flows), handshakes.reindex(flows.index)):
+        for name, column in extra.items():
+            flows[name] = column
     latency = tallies.legs.latency
     latency_tables = {
         "appliance": latency.by("appliance", appliance_names),
@@ -198,17 +218,19 @@ def _option_names(bits: int) -> str:
 def _describe_flows(flows: pd.DataFrame) -> pd.DataFrame:
     """Text columns people read: client, server, endpoint and the flow key."""
     flows = flows.copy()
-    client = format_addresses(flows["client_hi"].to_numpy(), flows["client_lo"].to_numpy())
-    server = format_addresses(flows["server_hi"].to_numpy(), flows["server_lo"].to_numpy())
+    # Text made once per distinct value and put together by Arrow's kernels, not by a Python call per flow.
+    client = address_texts(flows["client_hi"].to_numpy(), flows["client_lo"].to_numpy())
+    server = address_texts(flows["server_hi"].to_numpy(), flows["server_lo"].to_numpy())
     endpoints, inverse = np.unique(flows["endpoint_id"].to_numpy(), return_inverse=True)
-    endpoint = np.array([vpce_id(e) for e in endpoints], dtype=object)[inverse.reshape(-1)]
-    flows["client"], flows["server"], flows["endpoint"] = client, server, endpoint
-    # Text made once per distinct value or by whole-array concatenation, not by a Python call per flow;
-    # assigned as lists, as always (an empty list makes a float column, an empty object array would not).
+    endpoint = take_text([vpce_id(e) for e in endpoints], inverse.reshape(-1))
+    flows["client"], flows["server"], flows["endpoint"] = text_column(client), text_column(server), text_column(endpoint)
     bits, bits_code = np.unique(flows["option_diff"].to_numpy(), return_inverse=True)
-    flows["options_differ"] = np.array([_option_names(int(b)) for b in bits], dtype=object)[bits_code.reshape(-1)].tolist()
+    options = take_text([_option_names(int(b)) for b in bits], bits_code.reshape(-1))
     ports = flows["client_port"].to_numpy(), flows["server_port"].to_numpy()
-    flows["key"] = format_flow_keys(flows["protocol"].to_numpy(), client, ports[0], server, ports[1], endpoint)
+    key = format_flow_keys(flows["protocol"].to_numpy(), client, ports[0], server, ports[1], endpoint)
+    # These two were always assigned as lists: an empty table keeps the float columns an empty list makes.
+    flows["options_differ"] = text_column(options) if len(flows) else []
+    flows["key"] = text_column(key) if len(flows) else []
     return flows
 
 

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 
 from ..schema import NS_PER_SECOND
+from ..tables.flows import any_per_group
+from ..tables.grouping import group_ids
 from ..tables.roles import Roles, role_index
 
 TCP_SYN, TCP_ACK, TCP_RST = 0x02, 0x10, 0x04
@@ -32,53 +34,54 @@ def health_checks(packets: pd.DataFrame, roles: Roles) -> pd.DataFrame:
     keep = from_node | to_node
     flags = tcp["outer_tcp_flags"].to_numpy()
     sport, dport = tcp["outer_sport"].to_numpy(), tcp["outer_dport"].to_numpy()
-    probes = pd.DataFrame(
-        {
-            "gwlb_node": np.where(from_node, node_src, node_dst),
-            "appliance": np.where(from_node, app_dst, app_src),
-            "node_port": np.where(from_node, sport, dport),
-            "port": np.where(from_node, dport, sport),
-            "ts": tcp["ts_ns"].to_numpy(),
-            "file": tcp["file"].cat.codes.to_numpy(),
-            "syn": from_node & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN),
-            "synack": to_node & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)),
-            "reset": to_node & ((flags & TCP_RST) != 0),
-            "http": np.where(to_node, tcp["outer_http_status"].to_numpy(), 0),
-        }
-    )[keep]
-    grouped = probes.groupby(["file", "gwlb_node", "appliance", "node_port", "port"], sort=False)
+    at = np.flatnonzero(keep)
+    node, appliance = np.where(from_node, node_src, node_dst)[at], np.where(from_node, app_dst, app_src)[at]
+    port = np.where(from_node, dport, sport)[at]
+    # One probe per connection: node and appliance, their ports, and the file; numbered as they appear.
+    probe, firsts = group_ids([tcp["file"].cat.codes.to_numpy()[at], node, appliance, np.where(from_node, sport, dport)[at], port])
+    n = len(firsts)
+    start_ns = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(start_ns, probe, tcp["ts_ns"].to_numpy()[at])
+    http_status = np.zeros(n, np.uint16)
+    np.maximum.at(http_status, probe, np.where(to_node, tcp["outer_http_status"].to_numpy(), 0)[at])
     out = pd.DataFrame(
         {
-            "start_ns": grouped["ts"].min(),
-            "opened": grouped["syn"].any(),
-            "answered": grouped["synack"].any(),
-            "http_status": grouped["http"].max(),
-            "reset": grouped["reset"].any(),
+            "gwlb_node": node[firsts],
+            "appliance": appliance[firsts],
+            "port": port[firsts],
+            "start_ns": start_ns,
+            "opened": any_per_group(probe, (from_node & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN))[at], n),
+            "answered": any_per_group(probe, (to_node & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)))[at], n),
+            "http_status": http_status,
+            "reset": any_per_group(probe, (to_node & ((flags & TCP_RST) != 0))[at], n),
         }
-    ).reset_index()
+    )
     out = out[out["opened"]]
     is_http = out["http_status"] > 0
     out["healthy"] = out["answered"] & (~is_http | ((out["http_status"] >= HTTP_OK) & (out["http_status"] < 300)))
-    out["gwlb_node"] = [roles.gwlb_node_names()[k] for k in out["gwlb_node"]]
-    out["appliance"] = [roles.appliance_names()[k] for k in out["appliance"]]
+    node_names, appliance_names = roles.gwlb_node_names(), roles.appliance_names()  # each address formatted once
+    out["gwlb_node"] = [node_names[k] for k in out["gwlb_node"]]
+    out["appliance"] = [appliance_names[k] for k in out["appliance"]]
     return out.sort_values("start_ns")[columns].reset_index(drop=True)
 
 
 def health_by_appliance(probes: pd.DataFrame, appliances: list[str]) -> pd.DataFrame:
     """Per appliance: probes, answered, unanswered, healthy, failed, and the median interval between probes of one node."""
+    appliance, node, start = (probes[name].to_numpy() for name in ("appliance", "gwlb_node", "start_ns"))
+    answered, healthy = probes["answered"].to_numpy().astype(bool), probes["healthy"].to_numpy().astype(bool)
     rows = []
     for name in appliances:
-        mine = probes[probes["appliance"] == name]
-        intervals = mine.groupby("gwlb_node")["start_ns"].apply(lambda s: np.diff(np.sort(s.to_numpy()))).explode()
-        intervals = pd.to_numeric(intervals, errors="coerce").dropna()
+        mine = appliance == name
+        intervals = [np.diff(np.sort(start[mine & (node == n)])) for n in pd.unique(node[mine])]
+        intervals = pd.Series(np.concatenate(intervals) if intervals else np.zeros(0))
         rows.append(
             {
                 "appliance": name,
-                "probes": int(len(mine)),
-                "answered": int(mine["answered"].sum()),
-                "unanswered": int((~mine["answered"]).sum()),
-                "healthy": int(mine["healthy"].sum()),
-                "failed": int((~mine["healthy"]).sum()),
+                "probes": int(mine.sum()),
+                "answered": int(answered[mine].sum()),
+                "unanswered": int((~answered[mine]).sum()),
+                "healthy": int(healthy[mine].sum()),
+                "failed": int((~healthy[mine]).sum()),
                 "interval_s": float(intervals.median() / NS_PER_SECOND) if len(intervals) else float("nan"),
             }
         )

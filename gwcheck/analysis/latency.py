@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from ..schema import NS_PER_SECOND, NS_PER_US
-from ..summaries import latency_summary_us
+from ..summaries import LatencyGroups, group_codes, latency_summary_us
+from ..tables.grouping import group_order
 from ..tables.legs import NO_PEER, Direction
 
 TCP_SYN, TCP_ACK = 0x02, 0x10
@@ -31,10 +32,15 @@ def latency_by(paired: pd.DataFrame, column: str, names: list[str] | None = None
 
     ``paired`` is ``paired_ingress(legs)``, selected once by the caller for every summary it makes.
     """
+    codes, values = group_codes(paired[column].to_numpy())
+    latency_ns = paired["latency_ns"].to_numpy()
+    # Rows by value, unsorted within one: each summary sorts what it needs.
+    ends = np.cumsum(np.bincount(codes, minlength=len(values)))
     rows = {}
-    for value, group in paired["latency_ns"].groupby(paired[column].to_numpy(), sort=True):
-        label = names[int(value)] if names is not None and int(value) >= 0 else value
-        rows[label] = latency_summary_us(group.to_numpy())
+    for value, at in zip(values, np.split(group_order(codes, len(values)), ends[:-1])):
+        if len(at):
+            label = names[int(value)] if names is not None and int(value) >= 0 else value
+            rows[label] = latency_summary_us(latency_ns[at])
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = column
     return frame
@@ -49,22 +55,25 @@ def latency_over_time(paired: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """Per appliance and second of its capture (``paired`` from ``paired_ingress``): packets returned, p50 and p99 dwell time in microseconds."""
     if paired.empty:
         return pd.DataFrame(columns=OVER_TIME_COLUMNS)
-    # Grouped by each appliance's rank among the names (the order of grouping by name), not by the names
-    # themselves: no string per leg.
+    # Grouped by each appliance's rank among the names (the order of grouping by name), then by second,
+    # as one integer: no string per leg.
     by_name = sorted(range(len(names)), key=names.__getitem__)
     rank = np.empty(len(names), np.int64)
     rank[by_name] = np.arange(len(names))
-    frame = pd.DataFrame(
+    second = paired["ts_ns"].to_numpy() // NS_PER_SECOND
+    first_second = int(second.min())
+    seconds = int(second.max()) - first_second + 1
+    groups = LatencyGroups(rank[paired["appliance"].to_numpy()] * seconds + (second - first_second), paired["latency_ns"].to_numpy())
+    appliance_rank, second_of_group = np.divmod(groups.groups, seconds)
+    return pd.DataFrame(
         {
-            "appliance": rank[paired["appliance"].to_numpy()],
-            "second": paired["ts_ns"].to_numpy() // NS_PER_SECOND,
-            "us": paired["latency_ns"].to_numpy() / NS_PER_US,
+            "appliance": [names[by_name[r]] for r in appliance_rank.tolist()],
+            "second": second_of_group + first_second,
+            "count": groups.counts,
+            "p50_us": groups.quantile_us(0.5),
+            "p99_us": groups.quantile_us(0.99),
         }
     )
-    grouped = frame.groupby(["appliance", "second"])["us"]
-    out = pd.DataFrame({"count": grouped.size(), "p50_us": grouped.quantile(0.5), "p99_us": grouped.quantile(0.99)}).reset_index()
-    out["appliance"] = [names[by_name[r]] for r in out["appliance"].tolist()]
-    return out
 
 
 def handshake_rtts(transits: pd.DataFrame) -> pd.DataFrame:
@@ -77,18 +86,25 @@ def handshake_rtts(transits: pd.DataFrame) -> pd.DataFrame:
     syn = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
     synack = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
     plain_ack = is_tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_ACK)
-    # Times from the first transit: small enough to stay exact as floats (which a column with NaN becomes).
-    transits = transits[["ts_ns", "flow"]].assign(ts_ns=transits["ts_ns"] - (int(transits["ts_ns"].min()) if len(transits) else 0))
-    ts = transits["ts_ns"]
-    flow = transits["flow"]
-    first_syn = ts[syn].groupby(flow[syn]).min()
-    first_synack = ts[synack].groupby(flow[synack]).min()
-    after = transits.assign(synack_ns=flow.map(first_synack))
-    acks = after[plain_ack & (after["synack_ns"].notna()) & (after["ts_ns"] > after["synack_ns"])]
-    first_ack = acks.groupby("flow")["ts_ns"].min()
-    out = pd.DataFrame({"syn_ns": first_syn, "synack_ns": first_synack, "ack_ns": first_ack})
-    out["server_rtt_us"] = (out["synack_ns"] - out["syn_ns"]) / NS_PER_US
-    out["client_rtt_us"] = (out["ack_ns"] - out["synack_ns"]) / NS_PER_US
-    out.index.name = "flow"
-    return out[["server_rtt_us", "client_rtt_us"]].where(lambda x: x >= 0)
+    # Times from the first transit: small enough to stay exact as floats (NaN where a flow has none).
+    ts = transits["ts_ns"].to_numpy()
+    ts = ts - ts.min() if len(ts) else ts
+    flow = transits["flow"].to_numpy()
+    n_flows = int(flow.max()) + 1 if len(flow) else 0
+    first_syn = _first_time(flow, ts, syn, n_flows)
+    first_synack = _first_time(flow, ts, synack, n_flows)
+    first_ack = _first_time(flow, ts, plain_ack & (ts > first_synack[flow]), n_flows)
+    seen = ~np.isnan(first_syn) | ~np.isnan(first_synack)
+    out = pd.DataFrame(
+        {"server_rtt_us": (first_synack - first_syn)[seen] / NS_PER_US, "client_rtt_us": (first_ack - first_synack)[seen] / NS_PER_US},
+        index=pd.Index(np.flatnonzero(seen), name="flow"),
+    )
+    return out.where(lambda x: x >= 0)
 
+
+def _first_time(flow: np.ndarray, ts: np.ndarray, mask: np.ndarray, n_flows: int) -> np.ndarray:
+    """Per flow, the earliest ``ts`` of its rows where ``mask`` holds, as a float (NaN: none)."""
+    first = np.full(n_flows, np.inf)
+    np.minimum.at(first, flow[mask], ts[mask].astype(np.float64))  # one dtype: numpy's fast path
+    first[first == np.inf] = np.nan
+    return first

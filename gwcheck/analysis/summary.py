@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from ..addresses import format_address
 from ..decode.geneve import vpce_id
 from ..schema import NS_PER_SECOND
@@ -53,7 +51,6 @@ def _address_row(tally: PacketTally, address: tuple[int, int], role: str) -> dic
 
 
 def _endpoints(tally: PacketTally) -> list[dict]:
-    cookies = Counter(endpoint for endpoint, _ in tally.endpoint_cookies)  # a pair per flow cookie: counted in C
     attachments: dict[int, list[int]] = {}
     for endpoint, attachment in tally.endpoint_attachments:
         attachments.setdefault(endpoint, []).append(attachment)
@@ -62,7 +59,7 @@ def _endpoints(tally: PacketTally) -> list[dict]:
             "endpoint": vpce_id(endpoint),
             "endpoint_id": f"0x{int(endpoint):016x}",
             "packets": int(tally.endpoint_packets[endpoint]),
-            "cookies": cookies.get(endpoint, 0),
+            "cookies": len(tally.endpoint_cookies.get(endpoint, ())),
             "attachment_ids": [f"0x{int(a):x}" for a in sorted(attachments.get(endpoint, []))],
         }
         for endpoint in sorted(tally.endpoint_packets)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..text import take_text, text_column
+
 #: Every reason a flow can be given, most severe first, with the likely cause a person should check.
 REASONS: dict[str, str] = {
     "originated": "the appliance sent traffic into GWLB that never came from it: appliances may only return what GWLB sent",
@@ -41,18 +43,15 @@ def classify_flows(flows: pd.DataFrame) -> pd.DataFrame:
     has["idle_gap"] = flows["idle_gaps"].to_numpy() > 0
     has["over_mtu"] = flows["over_mtu_packets"].to_numpy() > 0
     has["outer_fragments"] = flows["fragmented_legs"].to_numpy() > 0
-    # One pass per reason over all flows, not one per flow: reasons joined most severe first.
-    reasons = np.full(len(flows), "", dtype=object)
-    verdict = np.full(len(flows), "symmetric", dtype=object)
-    for reason in reversed(REASONS):
-        mask = has[reason]
-        if mask.any():
-            rest = reasons[mask]
-            reasons[mask] = np.where(rest == "", reason, reason + "," + rest.astype(str)).astype(object)
-            verdict[mask] = reason
+    # Flows share few sets of reasons: each set's text is made once, most severe first.
+    sets = np.zeros(len(flows), np.int64)
+    for bit, reason in enumerate(REASONS):
+        sets |= has[reason].astype(np.int64) << bit
+    distinct, code = np.unique(sets, return_inverse=True)
+    named = [[reason for bit, reason in enumerate(REASONS) if int(s) >> bit & 1] for s in distinct]
     out = pd.DataFrame(index=flows.index)
-    out["verdict"] = verdict
-    out["reasons"] = reasons
+    out["verdict"] = text_column(take_text([names[0] if names else "symmetric" for names in named], code.reshape(-1)))
+    out["reasons"] = text_column(take_text([",".join(names) for names in named], code.reshape(-1)))
     return out
 
 

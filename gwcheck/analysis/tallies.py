@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..schema import NS_PER_SECOND, NS_PER_US, FragmentFlags, GwlbShape
 from ..sketch import DEFAULT_RELATIVE_ACCURACY, LatencySketch
+from ..summaries import group_codes
 from ..tables.grouping import group_ids
 from ..tables.legs import Direction, Pairing
 from ..tables.packets import concat_packets
@@ -49,9 +50,9 @@ class PacketTally:
     sent: Counter = field(default_factory=Counter)  # Geneve packets per outer source address
     received: Counter = field(default_factory=Counter)
     endpoint_packets: Counter = field(default_factory=Counter)
-    endpoint_cookies: set = field(default_factory=set)  # (endpoint, cookie)
+    endpoint_cookies: dict = field(default_factory=dict)  # endpoint -> its distinct cookies (a sorted array)
     endpoint_attachments: set = field(default_factory=set)  # (endpoint, attachment)
-    cookies: set = field(default_factory=set)
+    cookies: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))  # distinct cookies, sorted
     outer_fragment_packets: int = 0
     largest_inner_bytes: int = 0
     probe_packets: list = field(default_factory=list)  # TCP packet rows (PROBE_COLUMNS) for the health checks
@@ -88,17 +89,35 @@ class PacketTally:
         def column(name: str) -> np.ndarray:
             return packets[name].to_numpy()
 
-        self.sent.update(_key_counts([column("outer_src_hi"), column("outer_src_lo")], is_geneve))
-        self.received.update(_key_counts([column("outer_dst_hi"), column("outer_dst_lo")], is_geneve))
+        links = _key_counts([column("outer_src_hi"), column("outer_src_lo"), column("outer_dst_hi"), column("outer_dst_lo")], is_geneve)
+        for (src_hi, src_lo, dst_hi, dst_lo), count in links.items():  # few: one a GWLB node and appliance, each way
+            self.sent[(src_hi, src_lo)] += count
+            self.received[(dst_hi, dst_lo)] += count
         shape, endpoint, cookie = column("gwlb_shape"), column("aws_endpoint_id"), column("aws_flow_cookie")
-        with_cookie = is_geneve & ((shape & int(GwlbShape.MISSING_COOKIE)) == 0)
-        self.cookies.update(pd.unique(cookie[with_cookie]).tolist())  # a hash, not a sort: a set needs no order
         with_endpoint = is_geneve & ((shape & int(GwlbShape.MISSING_ENDPOINT)) == 0)
         attachments = _key_counts([endpoint, column("aws_attachment_id")], with_endpoint)
         for (e, _), count in attachments.items():  # few: the packets of an endpoint, by attachment
             self.endpoint_packets[e] += count
         self.endpoint_attachments.update(attachments)
-        self.endpoint_cookies.update(_key_counts([endpoint, cookie], with_endpoint))
+        self._add_cookies(endpoint, cookie, shape, is_geneve)
+
+    def _add_cookies(self, endpoint: np.ndarray, cookie: np.ndarray, shape: np.ndarray, is_geneve: np.ndarray) -> None:
+        """The distinct cookies of packets with one, and per endpoint those of packets with an endpoint: one hash
+        of the rows, each row's endpoint (few) as a code beside its cookie in one integer."""
+        endpoint_code, endpoints = pd.factorize(endpoint)
+        has_endpoint = (shape & int(GwlbShape.MISSING_ENDPOINT)) == 0
+        has_cookie = (shape & int(GwlbShape.MISSING_COOKIE)) == 0
+        combined = (endpoint_code.astype(np.uint64) << np.uint64(34)) | (has_endpoint.astype(np.uint64) << np.uint64(33))
+        combined |= (has_cookie.astype(np.uint64) << np.uint64(32)) | cookie.astype(np.uint64)
+        seen = pd.unique(combined[is_geneve & (has_endpoint | has_cookie)])  # a hash, not a sort: few values come out
+        seen_cookie, seen_code = (seen & np.uint64(0xFFFF_FFFF)).astype(np.uint32), (seen >> np.uint64(34)).astype(np.intp)
+        self.cookies = np.union1d(self.cookies, seen_cookie[(seen & (np.uint64(1) << np.uint64(32))) != 0])
+        with_endpoint = (seen & (np.uint64(1) << np.uint64(33))) != 0
+        for code in np.unique(seen_code[with_endpoint]).tolist():
+            self._add_endpoint_cookies(int(endpoints[code]), seen_cookie[with_endpoint & (seen_code == code)])
+
+    def _add_endpoint_cookies(self, endpoint: int, cookies: np.ndarray) -> None:
+        self.endpoint_cookies[endpoint] = np.union1d(self.endpoint_cookies.get(endpoint, cookies[:0]), cookies)
 
     def probes(self) -> pd.DataFrame:
         """The TCP packets counted, for ``analysis.health.health_checks`` (an empty table when none)."""
@@ -115,8 +134,10 @@ class PacketTally:
             setattr(self, name, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
         for name in ("by_kind", "by_status", "shape", "shape_decoded", "sent", "received", "endpoint_packets"):
             getattr(self, name).update(getattr(other, name))
-        for name in ("endpoint_cookies", "endpoint_attachments", "cookies"):
-            getattr(self, name).update(getattr(other, name))
+        self.endpoint_attachments.update(other.endpoint_attachments)
+        self.cookies = np.union1d(self.cookies, other.cookies)
+        for endpoint, cookies in other.endpoint_cookies.items():
+            self._add_endpoint_cookies(endpoint, cookies)
         self.outer_fragment_packets += other.outer_fragment_packets
         self.largest_inner_bytes = max(self.largest_inner_bytes, other.largest_inner_bytes)
         self.probe_packets.extend(other.probe_packets)
@@ -241,10 +262,12 @@ class LegTally:
         n_classes = len(Direction) * n_pairings
         size = np.where(ingress, legs["inner_ip_len_bytes"].to_numpy().astype(np.int64), 0)
         for column in PLACES:
-            values = legs[column].to_numpy()
-            known = values >= 0 if np.issubdtype(values.dtype, np.signedinteger) else np.ones(len(values), bool)
-            code, keys = pd.factorize(values[known], sort=True)
-            by_class = np.bincount(code * n_classes + outcome[known], minlength=len(keys) * n_classes).reshape(len(keys), len(Direction), n_pairings)
+            code, keys = group_codes(legs[column].to_numpy())
+            by_class = np.bincount(code * n_classes + outcome, minlength=len(keys) * n_classes).reshape(len(keys), len(Direction), n_pairings)
+            bytes_in = np.bincount(code, weights=size, minlength=len(keys)).astype(np.int64)
+            # A place is a value some leg has, and a negative index none (the leg's role is unknown).
+            real = by_class.any(axis=(1, 2)) & ~(keys < 0)
+            by_class, keys = by_class[real], keys[real]
             table = pd.DataFrame(
                 {
                     "packets_in": by_class[:, Direction.INGRESS].sum(axis=1),
@@ -254,9 +277,9 @@ class LegTally:
                     "in_flight": by_class[:, Direction.INGRESS, Pairing.IN_FLIGHT],
                     "originated": by_class[:, :, Pairing.ORIGINATED].sum(axis=1),
                 },
-                index=np.asarray(keys),
+                index=keys,
             )
-            table["bytes_in"] = np.bincount(code, weights=size[known], minlength=len(keys)).astype(np.int64)
+            table["bytes_in"] = bytes_in[real]
             self._add_place(column, table)
         self.latency.add(paired_ingress(legs))
 
@@ -303,9 +326,12 @@ def _value_counts(column: pd.Series) -> dict[str, int]:
 
 
 def _shape_counts(shape: np.ndarray) -> dict[str, int]:
-    out = {"exact": int((shape == 0).sum()), "deviating": int((shape != 0).sum())}
+    """Packets of the exact shape, deviating ones, and per ``GwlbShape`` flag: counted per distinct value of ``shape`` (few)."""
+    counts = np.bincount(shape, minlength=1)
+    values = np.flatnonzero(counts)
+    out = {"exact": int(counts[0]), "deviating": int(len(shape) - counts[0])}
     for flag in GwlbShape:
-        count = int(((shape & flag.value) != 0).sum())
+        count = int(counts[values[(values & flag.value) != 0]].sum())
         if count:
             out[flag.name.lower()] = count
     return out

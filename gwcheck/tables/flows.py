@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..flowkey import PORTLESS_PROTOCOLS
 from ..schema import FragmentFlags
+from ..summaries import LatencyGroups, group_codes
+from ..text import take_text, text_column
 from .grouping import group_ids, group_order
 from .legs import NO_PEER, OPTION_ATTACHMENT, OPTION_COOKIE, OPTION_ENDPOINT, Direction, Pairing
 
@@ -140,13 +144,13 @@ def build_flows(
     ts = t["ts_ns"].to_numpy()
     flows["first_ns"], flows["last_ns"] = ts[starts], ts[ends]
     size = t["inner_ip_len_bytes"].to_numpy().astype(np.int64)
-    flows["fwd_packets"] = np.bincount(flow, weights=fwd, minlength=n_flows).astype(np.int64)
-    flows["rev_packets"] = np.bincount(flow, weights=~fwd, minlength=n_flows).astype(np.int64)
+    flows["fwd_packets"] = np.bincount(flow[fwd], minlength=n_flows)
+    flows["rev_packets"] = np.bincount(flow[~fwd], minlength=n_flows)
     flows["fwd_bytes"] = np.bincount(flow, weights=np.where(fwd, size, 0), minlength=n_flows).astype(np.int64)
     flows["rev_bytes"] = np.bincount(flow, weights=np.where(fwd, 0, size), minlength=n_flows).astype(np.int64)
-    pairing = t["pairing"].cat.codes.to_numpy()
+    by_pairing = counts_by_code(flow, t["pairing"].cat.codes.to_numpy(), n_flows, len(Pairing))
     for name, state in PAIRING_COLUMNS.items():
-        flows[name] = np.bincount(flow, weights=pairing == state, minlength=n_flows).astype(np.int64)
+        flows[name] = by_pairing[:, state]
     appliance = t["appliance"].to_numpy()
     flows["appliances"] = names_per_flow(flow, appliance, appliance_names, n_flows)
     flows["fwd_appliances"] = names_per_flow(flow[fwd], appliance[fwd], appliance_names, n_flows)
@@ -156,12 +160,26 @@ def build_flows(
     flows["cookies"] = names_per_flow(flow, cookie, None, n_flows)
     flows["outer_sports"] = names_per_flow(flow, t["outer_sport"].to_numpy(), None, n_flows)
     for name in TCP_FLAG_COLUMNS:
-        flows[name] = np.bincount(flow, weights=kinds[name.removeprefix("tcp_")], minlength=n_flows) > 0
+        flows[name] = any_per_group(flow, kinds[name.removeprefix("tcp_")], n_flows)
     _add_latency(flows, legs, n_flows)
     _add_option_faults(flows, legs, t, n_flows)
     _add_changes(flows, t, tcp_idle_timeout_s, udp_idle_timeout_s, kinds)
     _add_mtu(flows, t, legs, n_flows)
     return flows
+
+
+def counts_by_code(flow: np.ndarray, code: np.ndarray, n_flows: int, n_codes: int) -> np.ndarray:
+    """Per flow (rows) and code 0 to ``n_codes`` - 1 (columns), how many rows hold it: one count of both at once."""
+    known = (code >= 0) & (code < n_codes)
+    both = flow[known].astype(np.int64) * n_codes + code[known]
+    return np.bincount(both, minlength=n_flows * n_codes).reshape(n_flows, n_codes)
+
+
+def any_per_group(group: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group (a flow, say), whether any of its rows holds ``mask``."""
+    out = np.zeros(n_groups, bool)
+    out[group[mask]] = True
+    return out
 
 
 def transit_kinds(t: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -213,64 +231,66 @@ def first_per_flow(flow: np.ndarray, value: np.ndarray, mask: np.ndarray, n_flow
     return out
 
 
-def names_per_flow(flow: np.ndarray, value: np.ndarray, names: list[str] | None, n_flows: int) -> np.ndarray:
-    """Per flow, the distinct values (as names, or hex for cookies and numbers for ports) joined by commas."""
-    out = np.full(n_flows, "", dtype=object)
+def names_per_flow(flow: np.ndarray, value: np.ndarray, names: list[str] | None, n_flows: int) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """Per flow, the distinct values (as names, or hex for cookies and numbers for ports) joined by commas: a text column."""
     if len(flow) == 0:
-        return out
-    codes, uniques = pd.factorize(value, sort=True)
+        return text_column(take_text([""], np.zeros(n_flows, np.int64)))
+    codes, uniques = group_codes(value)
     labels = _labels(uniques, names, value.dtype)
+    # Each flow's text is one of the labels, "" (no rows) or one of the joined lists after them.
+    choice = np.full(n_flows, len(labels), np.int64)
+    joined: list[str] = []
     if np.all(flow[1:] >= flow[:-1]):
         # Rows sorted by flow (as transits are): most flows hold one value, taken from their first row;
         # only the rows of flows with several go through the general way below.
         starts = np.flatnonzero(np.r_[True, flow[1:] != flow[:-1]])
-        out[flow[starts]] = labels[codes[starts]]
+        choice[flow[starts]] = codes[starts]
         mixed = np.zeros(n_flows, bool)
         mixed[flow[1:][(flow[1:] == flow[:-1]) & (codes[1:] != codes[:-1])]] = True
         rows = mixed[flow]
-        if not rows.any():
-            return out
         flow, codes = flow[rows], codes[rows]
-    pairs = np.unique(flow.astype(np.int64) * (len(uniques) + 1) + codes)
-    pair_flow, pair_code = pairs // (len(uniques) + 1), pairs % (len(uniques) + 1)
-    text = labels[pair_code]
-    single = np.r_[pair_flow[1:] != pair_flow[:-1], True] & np.r_[True, pair_flow[1:] != pair_flow[:-1]]
-    out[pair_flow[single]] = text[single]
-    several = ~single
-    if several.any():
-        joined = pd.Series(text[several]).groupby(pair_flow[several]).agg(",".join)
-        out[joined.index.to_numpy()] = joined.to_numpy()
-    return out
+    if len(flow):
+        pairs = np.unique(flow.astype(np.int64) * (len(uniques) + 1) + codes)
+        pair_flow, pair_code = pairs // (len(uniques) + 1), pairs % (len(uniques) + 1)
+        single = np.r_[pair_flow[1:] != pair_flow[:-1], True] & np.r_[True, pair_flow[1:] != pair_flow[:-1]]
+        choice[pair_flow[single]] = pair_code[single]
+        several = ~single
+        if several.any():
+            by_flow = pd.Series(labels.take(pair_code[several]).to_pylist()).groupby(pair_flow[several]).agg(",".join)
+            joined = by_flow.tolist()
+            choice[by_flow.index.to_numpy()] = len(labels) + 1 + np.arange(len(joined))
+    return text_column(take_text(pa.concat_arrays([labels, pa.array([""] + joined, pa.string())]), choice))
 
 
-def _labels(uniques: np.ndarray, names: list[str] | None, dtype: np.dtype) -> np.ndarray:
+def _labels(uniques: np.ndarray, names: list[str] | None, dtype: np.dtype) -> pa.Array:
     """The text of each distinct value: its name, hex for cookies (uint32), else its number."""
     if names is not None:
-        return np.array([names[v] if 0 <= v < len(names) else "?" for v in uniques], dtype=object)
+        return pa.array([names[v] if 0 <= v < len(names) else "?" for v in uniques], pa.string())
     uniques = np.asarray(uniques)
     if dtype == np.uint32:
         nibbles = (uniques.astype(np.uint64)[:, None] >> np.arange(28, -4, -4, dtype=np.uint64)) & np.uint64(0xF)
         digits = np.frombuffer(b"0123456789abcdef", np.uint8)[nibbles.astype(np.intp)]
         text = np.concatenate([np.full((len(uniques), 2), [ord("0"), ord("x")], np.uint8), digits], axis=1)
-        return np.ascontiguousarray(text).view("S10").ravel().astype(str).astype(object)
+        return pa.array(np.ascontiguousarray(text).view("S10").ravel(), pa.binary(10)).cast(pa.string())
     if uniques.dtype.kind in "iu":
-        return uniques.astype(str).astype(object)
-    return np.array([str(v) for v in uniques], dtype=object)
+        return pc.cast(pa.array(uniques), pa.string())
+    return pa.array([str(v) for v in uniques], pa.string())
 
 
 def _add_latency(flows: pd.DataFrame, legs: pd.DataFrame, n_flows: int) -> None:
     paired_in = (legs["direction"].to_numpy() == Direction.INGRESS) & (legs["peer"].to_numpy() != NO_PEER)
-    latency = pd.DataFrame({"flow": legs["flow"].to_numpy()[paired_in], "us": legs["latency_ns"].to_numpy()[paired_in] / 1000.0})
-    grouped = latency.groupby("flow")["us"]
-    for name, q in (("latency_p50_us", 0.5), ("latency_p99_us", 0.99)):
-        flows[name] = grouped.quantile(q).reindex(flows.index)
-    flows["latency_max_us"] = grouped.max().reindex(flows.index)
+    by_flow = LatencyGroups(legs["flow"].to_numpy()[paired_in], legs["latency_ns"].to_numpy()[paired_in])
+    for name, values in (("latency_p50_us", by_flow.quantile_us(0.5)), ("latency_p99_us", by_flow.quantile_us(0.99)), ("latency_max_us", by_flow.max_us())):
+        column = np.full(n_flows, np.nan)
+        column[by_flow.groups] = values
+        flows[name] = column
 
 
 def _add_option_faults(flows: pd.DataFrame, legs: pd.DataFrame, t: pd.DataFrame, n_flows: int) -> None:
     """Egress legs whose options differ from their ingress: a cookie the flow had before (stale) or another change."""
     flow, diff, cookie = changed_options(legs)
-    seen = np.isin(pair_codes(flow, cookie), pair_codes(t["flow"].to_numpy(), t["aws_flow_cookie"].to_numpy()))
+    of_changed = np.isin(t["flow"].to_numpy(), flow)  # the transits of those flows alone: usually few or none
+    seen = np.isin(pair_codes(flow, cookie), pair_codes(t["flow"].to_numpy()[of_changed], t["aws_flow_cookie"].to_numpy()[of_changed]))
     for name, values in option_faults(flow, diff, seen, n_flows).items():
         flows[name] = values
 
@@ -401,7 +421,7 @@ def split_epochs(flow: np.ndarray, epoch: np.ndarray, sender_is_a: np.ndarray, a
     shared = np.zeros(int(new_epoch.sum()), bool)
     last_of_place = np.r_[new_place[1:], True]
     shared[epoch_of[new_place][s[new_place] != s[last_of_place]]] = True
-    both = (np.bincount(epoch_of, weights=s, minlength=len(shared)) > 0) & (np.bincount(epoch_of, weights=~s, minlength=len(shared)) > 0)
+    both = any_per_group(epoch_of, s, len(shared)) & any_per_group(epoch_of, ~s, len(shared))
     split = both & ~shared
     return f[new_epoch][split], e[new_epoch][split]
 

@@ -44,7 +44,8 @@ def role_index(hi: np.ndarray, lo: np.ndarray, addresses: tuple[Address, ...]) -
     """For each address (hi, lo), its position in ``addresses``, or -1."""
     index = np.full(len(hi), -1, np.int16)
     for k, (a_hi, a_lo) in enumerate(addresses):
-        index[(hi == np.uint64(a_hi)) & (lo == np.uint64(a_lo))] = k
+        rows = np.flatnonzero(lo == np.uint64(a_lo))  # the high halves of those rows alone
+        index[rows[hi[rows] == np.uint64(a_hi)]] = k
     return index
 
 
@@ -57,6 +58,24 @@ def parse_addresses(texts: list[str] | tuple[str, ...] | None, what: str) -> tup
         except ValueError:
             raise ConfigError(f"{what} {text!r} is not an IPv4 or IPv6 address") from None
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class Ends:
+    """One end (source or destination) of many packets: the two halves of each one's address, row by row."""
+
+    hi: np.ndarray
+    lo: np.ndarray
+
+    def __getitem__(self, rows: np.ndarray | slice) -> Ends:
+        return Ends(self.hi[rows], self.lo[rows])
+
+    def equals(self, other: Ends) -> np.ndarray:
+        """Row by row, whether the addresses are the same."""
+        return (self.hi == other.hi) & (self.lo == other.lo)
+
+    def addresses(self) -> list[Address]:
+        return list(zip(self.hi.tolist(), self.lo.tolist()))
 
 
 #: The packet columns roles are inferred from.
@@ -109,31 +128,33 @@ def role_votes(packets: pd.DataFrame, every_packet: bool = False) -> RoleVotes:
     Leg pairs are counted among the first ``SAMPLE_PER_FILE`` Geneve packets of each file; among every
     packet too (and GWLB's outer fields) when ``every_packet`` or when the table holds few Geneve packets.
     """
-    rows = np.flatnonzero(((packets["kind"] == "geneve") & (packets["outer_ip_version"] > 0)).to_numpy())
+    geneve = ((packets["kind"] == "geneve") & (packets["outer_ip_version"] > 0)).to_numpy()
+    rows = np.flatnonzero(geneve)
     if len(rows) == 0:
         return RoleVotes()
 
     def column(name: str, at: np.ndarray = rows) -> np.ndarray:  # no copy of the Geneve rows as a table
         return packets[name].to_numpy()[at]
 
-    src = np.stack([column("outer_src_hi").astype(np.uint64), column("outer_src_lo").astype(np.uint64)], axis=1)
-    dst = np.stack([column("outer_dst_hi").astype(np.uint64), column("outer_dst_lo").astype(np.uint64)], axis=1)
-    firsts = group_ids([src[:, 0], src[:, 1], dst[:, 0], dst[:, 1]])[1]  # each link's first packet, in order
-    first_seen = {
-        (tuple(s), tuple(d)): ts for s, d, ts in zip(src[firsts].tolist(), dst[firsts].tolist(), column("ts_ns", rows[firsts]).tolist())
-    }
+    # The ends of every packet, taken at the rows each count needs.
+    src = Ends(packets["outer_src_hi"].to_numpy(), packets["outer_src_lo"].to_numpy())
+    dst = Ends(packets["outer_dst_hi"].to_numpy(), packets["outer_dst_lo"].to_numpy())
+    # Each link's first Geneve packet, in order; the other packets are one more key, not a copy of the rest.
+    firsts = group_ids([~geneve, src.hi, src.lo, dst.hi, dst.lo])[1]
+    firsts = firsts[geneve[firsts]]
+    first_seen = dict(zip(zip(src[firsts].addresses(), dst[firsts].addresses()), packets["ts_ns"].to_numpy()[firsts].tolist()))
     votes = RoleVotes(geneve=len(rows), links=first_seen, paired=None, gwlb_fields=None)
     files = packets["file"].cat.codes.to_numpy()[rows]
     if every_packet or len(rows) <= 2 * SAMPLE_PER_FILE:
-        votes.paired = Counter(_pair_votes(_vote_keys(packets, rows, files), src, dst))
-        fields = (column("outer_ttl") == GWLB_TTL) & (column("outer_ip_id") == GWLB_IP_ID)
+        votes.paired = Counter(_pair_votes(_vote_keys(packets, rows, files), src[rows], dst[rows]))
+        fields = rows[(column("outer_ttl") == GWLB_TTL) & (column("outer_ip_id") == GWLB_IP_ID)]
         votes.gwlb_fields = Counter(_count_votes(src[fields], dst[fields]))
     sample = _sample(files)
     if sample is None and votes.paired is not None:
         votes.sampled = Counter(votes.paired)
     else:  # a packet and its return copy are microseconds apart: each file's start has pairs
         at = np.arange(len(rows)) if sample is None else sample
-        votes.sampled = Counter(_pair_votes(_vote_keys(packets, rows[at], files[at]), src[at], dst[at]))
+        votes.sampled = Counter(_pair_votes(_vote_keys(packets, rows[at], files[at]), src[rows[at]], dst[rows[at]]))
     return votes
 
 
@@ -193,18 +214,18 @@ def _vote_keys(packets: pd.DataFrame, rows: np.ndarray, files: np.ndarray) -> li
     return [files] + [packets[c].to_numpy()[rows] for c in ("inner_digest", "aws_flow_cookie", "aws_endpoint_id", "outer_sport")]
 
 
-def _pair_votes(keys: list[np.ndarray], src: np.ndarray, dst: np.ndarray) -> dict[tuple[Address, Address], int]:
+def _pair_votes(keys: list[np.ndarray], src: Ends, dst: Ends) -> dict[tuple[Address, Address], int]:
     """Votes (node, appliance) from consecutive packets of one capture carrying the same inner packet and options (``_vote_keys``)."""
     order, same = group_sort(keys)
     s, d = src[order], dst[order]
-    swapped = same[1:] & np.all(s[:-1] == d[1:], axis=1) & np.all(d[:-1] == s[1:], axis=1)
+    swapped = same[1:] & s[:-1].equals(d[1:]) & d[:-1].equals(s[1:])
     first = np.flatnonzero(swapped)
     return _count_votes(s[first], d[first])
 
 
-def _count_votes(nodes: np.ndarray, appliances: np.ndarray) -> dict[tuple[Address, Address], int]:
+def _count_votes(nodes: Ends, appliances: Ends) -> dict[tuple[Address, Address], int]:
     """How many times each (node, appliance) address pair was seen."""
-    pairs = pd.DataFrame({"nh": nodes[:, 0], "nl": nodes[:, 1], "ah": appliances[:, 0], "al": appliances[:, 1]})
+    pairs = pd.DataFrame({"nh": nodes.hi, "nl": nodes.lo, "ah": appliances.hi, "al": appliances.lo})
     counts = pairs.value_counts()
     return {((int(nh), int(nl)), (int(ah), int(al))): int(c) for (nh, nl, ah, al), c in counts.items()}
 
