@@ -25,4 +25,4 @@ def extension(module: str) -> Extension:
     )
 
 
-setup(ext_modules=[extension(m) for m in ("gwcheck.capture._walk", "gwcheck.tables._kernels")])
+setup(ext_modules=[extension(m) for m in ("gwcheck.capture._walk", "gwcheck.decode._decode", "gwcheck.tables._kernels")])

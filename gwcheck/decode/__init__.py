@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..schema import COLUMN_DTYPES
-from .digest import as_words
 from .geneve import AWS_OPTION_CLASS, GENEVE_PORT, vpce_id
 from .kernel import ROW_COUNTS, ROWS, STORAGE_DTYPES, decode_records
 
@@ -20,16 +19,14 @@ MIN_PACKETS_PER_THREAD = 50_000  # below this a thread costs more than it saves
 
 
 def allocate_matrices(n: int) -> Matrices:
-    """Zeroed storage for the decoded columns of ``n`` packets: one (rows, n) matrix per storage width.
+    """Storage for the decoded columns of ``n`` packets: one (rows, n) matrix per storage width, uninitialized.
 
-    ``np.empty`` then ``fill`` rather than ``np.zeros``: numpy backs large ``empty`` arrays with huge pages
-    (madvise), where ``zeros`` takes fresh 4 KiB pages from calloc whose first-touch faults cost several
-    times the zeroing itself.
+    ``decode_frames`` writes every column of every row it decodes (0 where a packet did not reach a field),
+    so the matrices are not zeroed first: that would be a second pass over all of them.  Rows no call
+    decodes hold garbage.  (``np.empty`` also gets huge pages from numpy (madvise) for large arrays, where
+    ``np.zeros`` takes 4 KiB pages from calloc, whose first-touch faults cost several times the zeroing.)
     """
-    matrices = {group: np.empty((ROW_COUNTS[group], n), dtype) for group, dtype in STORAGE_DTYPES.items()}
-    for matrix in matrices.values():
-        matrix.fill(0)
-    return matrices
+    return {group: np.empty((ROW_COUNTS[group], n), dtype) for group, dtype in STORAGE_DTYPES.items()}
 
 
 def column_views(matrices: Matrices) -> dict[str, np.ndarray]:
@@ -37,38 +34,38 @@ def column_views(matrices: Matrices) -> dict[str, np.ndarray]:
     return {name: matrices[group][row].view(COLUMN_DTYPES[name]) for name, (group, row) in ROWS.items()}
 
 
-def decode_frames(data: np.ndarray, records: dict[str, np.ndarray], matrices: Matrices, port: int = GENEVE_PORT) -> None:
-    """Decode the frames of one file held in ``data`` into ``matrices`` (zeroed, one column per record).
+def decode_frames(
+    data: np.ndarray, records: dict[str, np.ndarray], matrices: Matrices, port: int = GENEVE_PORT, start: int = 0
+) -> None:
+    """Decode the frames of one file held in ``data`` into columns [start, start + n) of ``matrices``.
 
-    ``records`` are the capture layer's columns (``schema.RECORD_COLUMNS``) locating each frame in ``data``.
+    ``records`` are the capture layer's columns (``schema.RECORD_COLUMNS``), n records locating each frame
+    in ``data``; record k fills matrix column ``start + k``, every field of it.  ``matrices`` are those of
+    ``allocate_matrices`` (or column slices ``m[:, a:b]`` of them).  A wrong dtype is a TypeError; a record
+    outside ``data`` or a matrix too narrow a ValueError.
     """
     if not 0 <= int(port) <= 0xFFFF:
         from ..errors import ConfigError
 
         raise ConfigError(f"port {port} is not a UDP port (0-65535)")
     n = len(records["frame_offset"])
-    words = as_words(data)
-
-    def decode_slice(start: int, stop: int) -> None:
-        decode_records(
-            data,
-            words,
-            records["frame_offset"][start:stop],
-            records["cap_len_bytes"][start:stop],
-            records["wire_len_bytes"][start:stop],
-            records["link_type"][start:stop],
-            matrices["u8"][:, start:stop],
-            matrices["u16"][:, start:stop],
-            matrices["u32"][:, start:stop],
-            matrices["u64"][:, start:stop],
-            int(port),
-        )
-
+    arguments = (
+        data,
+        records["frame_offset"],
+        records["cap_len_bytes"],
+        records["wire_len_bytes"],
+        records["link_type"],
+        matrices["u8"],
+        matrices["u16"],
+        matrices["u32"],
+        matrices["u64"],
+        int(port),
+    )
     workers = min(os.cpu_count() or 1, MAX_THREADS, n // MIN_PACKETS_PER_THREAD)
     if workers <= 1:
-        decode_slice(0, n)
+        decode_records(*arguments, 0, n, int(start))
         return
     bounds = [n * k // workers for k in range(workers + 1)]
-    with ThreadPoolExecutor(workers) as pool:  # the kernel releases the GIL (nogil=True)
-        for future in [pool.submit(decode_slice, a, b) for a, b in zip(bounds, bounds[1:])]:
+    with ThreadPoolExecutor(workers) as pool:  # the kernel releases the GIL
+        for future in [pool.submit(decode_records, *arguments, a, b, int(start)) for a, b in zip(bounds, bounds[1:])]:
             future.result()

@@ -1,26 +1,23 @@
-"""The columnar decoder: one compiled pass over a file's records fills every column of the packet table.
+"""The columnar decoder's layout: one C pass over a file's records (``_decode.decode_records``) fills every column of the packet table.
 
-Layers are decoded by the protocol modules beside this one; this module only walks the records, maps each
-layer's outcome to a ``DecodeStatus`` and stores the fields.  A packet that stops early keeps what was
-decoded before the stop and gets the status of the layer that stopped it.
+Layers are decoded by the C headers beside this module (``link.h``, ``ip.h``, ``transport.h``, ``geneve.h``,
+``digest.h``, the C halves of the Python modules of the same names); ``_decode.c`` walks the records, maps
+each layer's outcome to a ``DecodeStatus`` and stores the fields.  A packet that stops early keeps what was
+decoded before the stop and gets the status of the layer that stopped it; every other column of its row is
+0.  This module holds the column layout the C code writes (``ROWS``) and checks at import that the built
+extension agrees with it and with the schema's codes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._jit import jit
 from ..schema import COLUMN_DTYPES, DECODER_COLUMNS, RECORD_COLUMNS, DecodeStatus, PacketKind
-from . import geneve as g
-from . import ip as iph
-from . import link as lk
-from . import transport as tp
-from .digest import inner_digest
+from . import _decode
 
 #: The columns the kernel fills (all but the capture layer's).  They live as rows of one matrix per
 #: storage width, u8 (bool too), u16, u32 and u64, so that the kernel writes straight into the final
-#: columns: no per-batch copy, and only four arrays to pass (a tuple of sixty arrays would be
-#: reference-counted on every access).
+#: columns: no per-batch copy, and only four arrays to pass.
 DECODED_COLUMNS: tuple[str, ...] = tuple(name for name in DECODER_COLUMNS if name not in RECORD_COLUMNS)
 STORAGE = {"uint8": "u8", "bool": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64"}
 STORAGE_DTYPES = {"u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64}
@@ -142,190 +139,26 @@ K_NON_IP = int(PacketKind.NON_IP)
 K_UNSUPPORTED_LINK = int(PacketKind.UNSUPPORTED_LINK)
 
 
-@jit
-def _ip_version(ethertype):
-    if ethertype == lk.ETHERTYPE_IPV4:
-        return 4
-    if ethertype == lk.ETHERTYPE_IPV6:
-        return 6
-    return 0
+#: The C kernel: ``decode_records(data, frame_offset, cap_len, wire_len, link_type, u8, u16, u32, u64, port,
+#: first, last, column)`` decodes records [first, last) into matrix columns [column + first, column + last),
+#: writing every column of those rows; it releases the GIL while it runs.
+decode_records = _decode.decode_records
 
 
-@jit
-def _decode_inner(buf, words, u8, u16, u32, u64, i, start, end, wire_extra, version):
-    """Decode the inner IP packet at ``start`` and its transport header; return the packet's status."""
-    (outcome, l4, packet_end, total, proto, src_hi, src_lo, dst_hi, dst_lo,
-     ttl, ident, frag, frag_offset) = iph.parse_ip(buf, start, end, wire_extra, version)
-    u8[INNER_IP_VERSION, i] = version
-    u64[INNER_SRC_HI, i] = src_hi
-    u64[INNER_SRC_LO, i] = src_lo
-    u64[INNER_DST_HI, i] = dst_hi
-    u64[INNER_DST_LO, i] = dst_lo
-    u8[INNER_PROTO, i] = proto
-    u32[INNER_IP_LEN_BYTES, i] = total
-    u32[INNER_IP_ID, i] = ident
-    u8[INNER_TTL, i] = ttl
-    u8[INNER_FRAG, i] = frag
-    u16[INNER_FRAG_OFFSET_BYTES, i] = frag_offset
-    if outcome == iph.IP_BAD_VERSION:
-        u64[INNER_DIGEST, i] = inner_digest(buf, words, start, end, 0)
-        return INNER_IP_STATUS[outcome]
-    u64[INNER_DIGEST, i] = inner_digest(buf, words, start, packet_end if packet_end > start else end, version)
-    if outcome != iph.IP_OK:
-        return INNER_IP_STATUS[outcome]
-    if frag & iph.FRAG_OFFSET:
-        return S_OK
-    on_wire = total - (l4 - start)
-    if proto == iph.IPPROTO_TCP:
-        (l4_outcome, sport, dport, seq, ack, flags, _, mss, payload) = tp.parse_tcp(buf, l4, packet_end, on_wire)
-        u16[INNER_SPORT, i] = sport
-        u16[INNER_DPORT, i] = dport
-        u32[INNER_TCP_SEQ, i] = seq
-        u32[INNER_TCP_ACK, i] = ack
-        u16[INNER_TCP_FLAGS, i] = flags
-        u16[INNER_TCP_MSS, i] = mss
-        u32[INNER_L4_PAYLOAD_BYTES, i] = payload
-        if l4_outcome == tp.L4_TRUNCATED:
-            return S_TRUNC_INNER_L4
-        if l4_outcome == tp.L4_BAD_LENGTH:
-            return S_BAD_INNER_TCP
-    elif proto == iph.IPPROTO_UDP:
-        (l4_outcome, sport, dport, length, _, payload_start, _) = tp.parse_udp(buf, l4, packet_end, on_wire, (frag & iph.FRAG_MF) != 0)
-        u16[INNER_SPORT, i] = sport
-        u16[INNER_DPORT, i] = dport
-        u32[INNER_L4_PAYLOAD_BYTES, i] = max(length - tp.UDP_HEADER_BYTES, 0)
-        if l4_outcome == tp.L4_TRUNCATED:
-            return S_TRUNC_INNER_L4
-        if l4_outcome == tp.L4_BAD_LENGTH:
-            return S_BAD_INNER_UDP
-    elif proto == iph.IPPROTO_ICMP or proto == iph.IPPROTO_ICMPV6:
-        (l4_outcome, icmp_type, code, ident, seq) = tp.parse_icmp(buf, l4, packet_end, proto == iph.IPPROTO_ICMPV6)
-        u8[INNER_ICMP_TYPE, i] = icmp_type
-        u8[INNER_ICMP_CODE, i] = code
-        u16[INNER_ICMP_ID, i] = ident
-        u16[INNER_ICMP_SEQ, i] = seq
-        if l4_outcome == tp.L4_TRUNCATED:
-            return S_TRUNC_INNER_L4
-    return S_OK
+def _check_extension() -> None:
+    """Refuse an extension built for another column layout or other status/kind codes (a stale build)."""
+    problems = []
+    if _decode.ROWS != ROWS:
+        problems.append("column layout")
+    if _decode.STATUS != {s.name: int(s) for s in DecodeStatus}:
+        problems.append("DecodeStatus codes")
+    if _decode.KIND != {k.name: int(k) for k in PacketKind}:
+        problems.append("PacketKind codes")
+    if problems:
+        raise ImportError(
+            f"gwcheck.decode._decode ({_decode.__file__}) disagrees with gwcheck.schema on the {' and '.join(problems)}: "
+            "rebuild it (pip install -e .) or update _decode.c"
+        )
 
 
-@jit
-def _decode_geneve(buf, words, u8, u16, u32, u64, i, frame, l3, start, end, wire_end):
-    """Decode Geneve at ``start`` (payload captured to ``end``, on the wire to ``wire_end``); return the status."""
-    (outcome, version, opt_len, oam, critical, protocol, vni, count,
-     endpoint, attachment, cookie, shape, inner) = g.parse_geneve(buf, start, end)
-    u32[GENEVE_OFFSET, i] = start - frame
-    if u8[OUTER_IP_VERSION, i] == 6:
-        shape |= g.SHAPE_OUTER_IPV6
-    u8[GENEVE_VERSION, i] = version
-    u16[GENEVE_OPT_LEN_BYTES, i] = opt_len
-    u8[GENEVE_OAM, i] = oam
-    u8[GENEVE_CRITICAL, i] = critical
-    u16[GENEVE_PROTOCOL, i] = protocol
-    u32[GENEVE_VNI, i] = vni
-    u8[GENEVE_OPT_COUNT, i] = count
-    u64[AWS_ENDPOINT_ID, i] = endpoint
-    u64[AWS_ATTACHMENT_ID, i] = attachment
-    u32[AWS_FLOW_COOKIE, i] = cookie
-    if outcome == g.GENEVE_TRUNCATED:
-        return S_TRUNC_GENEVE
-    u16[GWLB_SHAPE, i] = shape
-    if outcome == g.GENEVE_BAD_VERSION:
-        return S_BAD_GENEVE_VERSION
-    if outcome == g.GENEVE_OPTIONS_TRUNCATED:  # cut by the capture, or declared past the datagram on the wire
-        return S_TRUNC_OPTIONS if inner <= wire_end else S_BAD_GENEVE_OPTIONS
-    if outcome == g.GENEVE_BAD_OPTIONS:
-        return S_BAD_GENEVE_OPTIONS
-    u16[ENCAP_OVERHEAD_BYTES, i] = inner - l3
-    ip_start = inner
-    ethertype = protocol
-    if protocol == g.PROTOCOL_ETHERNET:
-        (link_outcome, ip_start, ethertype, _, _) = lk.parse_ethernet(buf, inner, end)
-        if link_outcome != lk.LINK_OK:
-            u64[INNER_DIGEST, i] = inner_digest(buf, words, inner, end, 0)
-            return S_TRUNC_INNER_ETHERNET
-    version = _ip_version(ethertype)
-    if version == 0:
-        if end > ip_start:
-            u64[INNER_DIGEST, i] = inner_digest(buf, words, ip_start, end, 0)
-        return S_OK
-    u32[INNER_OFFSET, i] = ip_start - frame
-    return _decode_inner(buf, words, u8, u16, u32, u64, i, ip_start, end, wire_end - end, version)
-
-
-@jit
-def decode_records(buf, words, frame_offset, cap_len, wire_len, link_type, u8, u16, u32, u64, port):
-    """Decode the frames located by the record arrays into the zeroed column matrices (see ``ROWS``)."""
-    for i in range(frame_offset.shape[0]):
-        start = frame_offset[i]
-        end = start + np.int64(cap_len[i])
-        wire_extra = max(np.int64(wire_len[i]) - np.int64(cap_len[i]), 0)
-        (link_outcome, l3, ethertype, vlan_id, vlan_count) = lk.parse_link(buf, start, end, link_type[i])
-        u16[VLAN_ID, i] = vlan_id
-        u8[VLAN_COUNT, i] = vlan_count
-        if link_outcome == lk.LINK_UNSUPPORTED:
-            u8[STATUS, i] = S_UNSUPPORTED_LINK
-            u8[KIND, i] = K_UNSUPPORTED_LINK
-            continue
-        if link_outcome == lk.LINK_TRUNCATED:
-            u8[STATUS, i] = S_TRUNC_LINK
-            continue
-        version = _ip_version(ethertype)
-        if version == 0:
-            u8[KIND, i] = K_NON_IP
-            continue
-        (outcome, l4, packet_end, total, proto, src_hi, src_lo, dst_hi, dst_lo,
-         ttl, ident, frag, frag_offset) = iph.parse_ip(buf, l3, end, wire_extra, version)
-        u8[OUTER_IP_VERSION, i] = version
-        u64[OUTER_SRC_HI, i] = src_hi
-        u64[OUTER_SRC_LO, i] = src_lo
-        u64[OUTER_DST_HI, i] = dst_hi
-        u64[OUTER_DST_LO, i] = dst_lo
-        u8[OUTER_TTL, i] = ttl
-        u32[OUTER_IP_ID, i] = ident
-        u8[OUTER_FRAG, i] = frag
-        u32[OUTER_IP_LEN_BYTES, i] = total
-        u8[OUTER_PROTO, i] = proto
-        if outcome != iph.IP_OK:
-            u8[STATUS, i] = OUTER_IP_STATUS[outcome]
-            continue
-        if frag & iph.FRAG_OFFSET:
-            u8[KIND, i] = K_IP_FRAGMENT
-            continue
-        on_wire = total - (l4 - l3)
-        if proto == iph.IPPROTO_UDP:
-            (udp_outcome, sport, dport, length, checksum, payload, payload_end) = tp.parse_udp(
-                buf, l4, packet_end, on_wire, (frag & iph.FRAG_MF) != 0
-            )
-            if udp_outcome == tp.L4_TRUNCATED:
-                u8[KIND, i] = K_UDP
-                u8[STATUS, i] = S_TRUNC_OUTER_L4
-                continue
-            u16[OUTER_SPORT, i] = sport
-            u16[OUTER_DPORT, i] = dport
-            u32[OUTER_UDP_LEN_BYTES, i] = length
-            u16[OUTER_UDP_CHECKSUM, i] = checksum
-            u32[OUTER_L4_PAYLOAD_BYTES, i] = max(length - tp.UDP_HEADER_BYTES, 0)
-            u8[KIND, i] = K_GENEVE if (sport == port or dport == port) else K_UDP
-            if udp_outcome == tp.L4_BAD_LENGTH:
-                u8[STATUS, i] = S_BAD_UDP_LENGTH
-                continue
-            if u8[KIND, i] == K_GENEVE:
-                u8[STATUS, i] = _decode_geneve(buf, words, u8, u16, u32, u64, i, start, l3, payload, payload_end, l4 + length)
-        elif proto == iph.IPPROTO_TCP:
-            u8[KIND, i] = K_TCP
-            (tcp_outcome, sport, dport, _, _, flags, header, _, payload_bytes) = tp.parse_tcp(buf, l4, packet_end, on_wire)
-            u16[OUTER_SPORT, i] = sport
-            u16[OUTER_DPORT, i] = dport
-            u8[OUTER_TCP_FLAGS, i] = flags & 0xFF
-            u32[OUTER_L4_PAYLOAD_BYTES, i] = payload_bytes
-            if tcp_outcome != tp.L4_OK:
-                u8[STATUS, i] = S_TRUNC_OUTER_L4 if tcp_outcome == tp.L4_TRUNCATED else S_BAD_OUTER_TCP
-                continue
-            u16[OUTER_HTTP_STATUS, i] = tp.http_status(buf, l4 + header, packet_end)
-        elif proto == iph.IPPROTO_ICMP or proto == iph.IPPROTO_ICMPV6:
-            u8[KIND, i] = K_ICMP
-            if packet_end - l4 < tp.ICMP_MIN_HEADER_BYTES:
-                u8[STATUS, i] = S_TRUNC_OUTER_L4
-        else:
-            u8[KIND, i] = K_IP_OTHER
+_check_extension()

@@ -1,8 +1,10 @@
-"""Link layers (tcpdump.org link-layer header types): Ethernet with 802.1Q/802.1ad tags, Linux cooked v1 and v2, raw IP, BSD loopback."""
+"""Link layers (tcpdump.org link-layer header types): Ethernet with 802.1Q/802.1ad tags, Linux cooked v1 and v2, raw IP, BSD loopback.
+
+The parsing is C (``link.h``, compiled into ``_decode``); this module keeps the constants for Python code.
+``tests/test_native_decode.py`` checks that both agree.
+"""
 
 from __future__ import annotations
-
-from .._jit import jit, u16be, u32be, u32le
 
 LINKTYPE_NULL = 0  # BSD loopback, address family in the capturing host's byte order
 LINKTYPE_ETHERNET = 1
@@ -48,87 +50,7 @@ NULL_HEADER_BYTES = 4
 AF_INET = 2
 AF_INET6_VALUES = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD/DragonFly, macOS
 
-# Outcomes of parse_link, mapped to DecodeStatus by the kernel.
+# Outcomes of the link parser (link.h gw_parse_link), mapped to DecodeStatus by the kernel.
 LINK_OK = 0
 LINK_TRUNCATED = 1
 LINK_UNSUPPORTED = 2
-
-
-@jit
-def skip_vlan_tags(buf, p, end, ethertype):
-    """Step over 802.1Q/802.1ad tags; return (outcome, payload offset, ethertype, outermost VLAN ID, tag count)."""
-    vlan_id = 0
-    vlan_count = 0
-    while ethertype == ETHERTYPE_VLAN or ethertype == ETHERTYPE_QINQ or ethertype == ETHERTYPE_QINQ_OLD:
-        if end - p < VLAN_TAG_BYTES:
-            return LINK_TRUNCATED, p, 0, vlan_id, vlan_count
-        if vlan_count == 0:
-            vlan_id = u16be(buf, p) & VLAN_ID_MASK
-        vlan_count += 1
-        ethertype = u16be(buf, p + 2)
-        p += VLAN_TAG_BYTES
-    return LINK_OK, p, ethertype, vlan_id, vlan_count
-
-
-@jit
-def parse_ethernet(buf, p, end):
-    """Return (outcome, payload offset, ethertype, outermost VLAN ID, VLAN tag count)."""
-    if end - p < ETHERNET_HEADER_BYTES:
-        return LINK_TRUNCATED, p, 0, 0, 0
-    return skip_vlan_tags(buf, p + ETHERNET_HEADER_BYTES, end, u16be(buf, p + 12))
-
-
-@jit
-def _ethertype_of_ip_version(buf, p, end):
-    if end - p < 1:
-        return 0
-    version = buf[p] >> 4
-    if version == 4:
-        return ETHERTYPE_IPV4
-    if version == 6:
-        return ETHERTYPE_IPV6
-    return 0
-
-
-@jit
-def _ethertype_of_family(family):
-    if family == AF_INET:
-        return ETHERTYPE_IPV4
-    for value in AF_INET6_VALUES:
-        if family == value:
-            return ETHERTYPE_IPV6
-    return 0
-
-
-@jit
-def parse_link(buf, p, end, link_type):
-    """Return (outcome, network-layer offset, ethertype, VLAN ID, VLAN tag count) for one frame."""
-    if link_type == LINKTYPE_ETHERNET:
-        return parse_ethernet(buf, p, end)
-    if link_type == LINKTYPE_LINUX_SLL2:
-        if end - p < SLL2_HEADER_BYTES:
-            return LINK_TRUNCATED, p, 0, 0, 0
-        return skip_vlan_tags(buf, p + SLL2_HEADER_BYTES, end, u16be(buf, p + SLL2_PROTOCOL_OFFSET))
-    if link_type == LINKTYPE_LINUX_SLL:
-        if end - p < SLL_HEADER_BYTES:
-            return LINK_TRUNCATED, p, 0, 0, 0
-        return skip_vlan_tags(buf, p + SLL_HEADER_BYTES, end, u16be(buf, p + SLL_PROTOCOL_OFFSET))
-    if link_type == LINKTYPE_RAW or link_type == LINKTYPE_RAW_OPENBSD or link_type == LINKTYPE_RAW_OLD:
-        if end - p < 1:
-            return LINK_TRUNCATED, p, 0, 0, 0
-        return LINK_OK, p, _ethertype_of_ip_version(buf, p, end), 0, 0
-    if link_type == LINKTYPE_IPV4:
-        return LINK_OK, p, ETHERTYPE_IPV4, 0, 0
-    if link_type == LINKTYPE_IPV6:
-        return LINK_OK, p, ETHERTYPE_IPV6, 0, 0
-    if link_type == LINKTYPE_NULL or link_type == LINKTYPE_LOOP:
-        if end - p < NULL_HEADER_BYTES:
-            return LINK_TRUNCATED, p, 0, 0, 0
-        if link_type == LINKTYPE_LOOP:
-            family = u32be(buf, p)
-        else:
-            family = u32le(buf, p)
-            if family > 0xFFFF:  # written by a big-endian host
-                family = u32be(buf, p)
-        return LINK_OK, p + NULL_HEADER_BYTES, _ethertype_of_family(family), 0, 0
-    return LINK_UNSUPPORTED, p, 0, 0, 0
