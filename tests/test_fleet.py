@@ -23,7 +23,6 @@ import cloudpickle  # noqa: E402 - a dependency of distributed
 import dask  # noqa: E402
 
 import gwcheck  # noqa: E402
-from gwcheck.incremental import analyze_stream  # noqa: E402
 from gwcheck.cli import main  # noqa: E402
 from gwcheck.errors import CaptureSkippedWarning, ConfigError  # noqa: E402
 from gwcheck.fleet import analyze_on_dask, expand_captures  # noqa: E402
@@ -43,7 +42,7 @@ SCENARIOS = {
     ),
 }
 BUCKET_LEGS = 1_000  # a few buckets per scenario, so that the flows of each bucket come from every file
-WORKER_MEMORY_LIMIT = 600 * 2**20  # an idle worker holds about 300 MB (Python, pandas, pyarrow, numba, distributed)
+WORKER_MEMORY_LIMIT = 600 * 2**20  # an idle worker holds a few hundred MB (Python, pandas, pyarrow, distributed)
 PERCENTILES = {"p50", "p90", "p99", "p99_9", "latency_p50_us", "latency_p99_us"}  # keys of latency percentiles in the JSON report
 
 
@@ -236,9 +235,6 @@ def test_worker_memory_is_bounded_by_a_file_not_the_capture_set(tmp_path: Path) 
     paths = [str(tmp_path / f"appliance-{k}.pcap") for k in range(copies)]
     for path in paths:
         os.link(one, path)
-    # Compiled kernels come from numba's cache, as on any machine after its first run (compiling in a worker
-    # is LLVM's memory, not the analysis's): the stream reader's kernels are compiled here.
-    analyze_stream(one)
     # Dask pauses a worker above 80% of its limit until its memory falls, which memory kept by the allocator
     # never does; above 95% it restarts the worker, which is what this test watches for.
     with dask.config.set({"distributed.worker.memory.pause": False}), distributed.LocalCluster(
