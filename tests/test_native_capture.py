@@ -239,7 +239,7 @@ def wrap(x: int) -> int:
 
 
 def squared(base: float, exponent: int) -> float:
-    """float ** int by repeated squaring, as the Numba kernel (and now the C) computes it."""
+    """float ** int by repeated squaring, as the walker computes it."""
     result = 1.0
     while exponent:
         if exponent & 1:

@@ -1,13 +1,14 @@
-/* gwcheck.capture._walk: the record walkers of pcap.py, pcapng.py and stream.py, ported from their Numba kernels.
+/* gwcheck.capture._walk: the record walkers of pcap.py, pcapng.py and stream.py.
  *
  * Python allocates every output array and passes it in with the bytes to walk; each argument is checked before any
  * loop (C-contiguous, element size and kind, native byte order, lengths), so a wrong dtype is a TypeError and a wrong
  * length or offset a ValueError, never a misread.  Every byte read is checked against the end of the buffer first:
- * the checks are the Numba kernels' own, plus guards where a kernel relied on its caller.  Loops run without the GIL
+ * arguments a caller could get wrong (offsets, counts, lengths) are refused rather than trusted.  Loops run without the GIL
  * (pcap.py walks a large file in pieces, in threads).
  *
- * The arithmetic is the kernels': int64 that wraps on overflow (computed in uint64 here, where signed overflow would
- * be undefined), float-to-int64 conversion as x86-64 does it, and float ** int by repeated squaring as Numba does it.
+ * The arithmetic is that of the Numba kernels these replaced, so that every timestamp stays what it was: int64 that
+ * wraps on overflow (computed in uint64 here, where signed overflow would be undefined), float-to-int64 conversion as
+ * x86-64 does it, and float ** int by repeated squaring.
  */
 #include "native.h"
 #include "pcap.h"
@@ -72,21 +73,20 @@ static int same_lengths(const Py_buffer *views, int count, const char *what) {
     return 0;
 }
 
-/* ---------------------------------------------------------------- arithmetic as Numba does it */
+/* ---------------------------------------------------------------- arithmetic, defined where C's is not */
 
 static inline int64_t wrap_add(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
 static inline int64_t wrap_mul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
 
-/* A float64 to int64 as x86-64's cvttsd2si, which Numba's conversion compiles to: truncation, and INT64_MIN for NaN
+/* A float64 to int64 as x86-64's cvttsd2si: truncation, and INT64_MIN for NaN
  * or a value out of range (where a C cast would be undefined). */
 static inline int64_t float_to_int64(double x) {
     if (x >= -9223372036854775808.0 && x < 9223372036854775808.0) return (int64_t)x;
     return INT64_MIN;
 }
 
-/* base ** exponent (exponent >= 0) by repeated squaring, as Numba computes float ** int.  It differs from a correctly
- * rounded pow(10, k) for some k above 22, where units_to_ns's quotient is below 1 and truncates to 0 either way; kept
- * so that the port is the kernel, not an argument about it. */
+/* base ** exponent (exponent >= 0) by repeated squaring.  It differs from a correctly rounded pow(10, k) only for
+ * some k above 22, where units_to_ns's quotient is below 1 and truncates to 0 either way. */
 static inline double float_power(double base, int64_t exponent) {
     double result = 1.0;
     while (exponent != 0) {
@@ -105,8 +105,8 @@ static const int64_t POW10[10] = {1, 10, 100, 1000, 10000, 100000, 1000000, 1000
 
 /* Each record's (block's) length depends on the one before, so a walk would wait on memory at every record: keep every
  * cache line of buf[p : p + distance] on its way, from ``*ahead`` (the first line not yet asked for) on.  A prefetch at
- * a fixed distance only, as the Numba kernel had, lands inside some later record rather than on its header: the walk
- * is then about twice as slow. */
+ * a fixed distance only lands inside some later record rather than on its header: the walk is then about twice as
+ * slow. */
 static inline void prefetch_ahead(const uint8_t *buf, int64_t p, int64_t end, int64_t distance, int64_t *ahead) {
     int64_t to = end - p > distance ? p + distance : end;
     int64_t line = *ahead < p ? p : *ahead;
