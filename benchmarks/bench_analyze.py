@@ -11,13 +11,14 @@ the file, per packet; the tables' own sizes are printed beside it.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_decode import build_capture, build_warmup, run_python
+from bench_decode import build_capture, build_warmup, measure_floor, run_python
 
 
 def measure(path: Path, warmup: Path, call: str) -> dict:
@@ -57,6 +58,7 @@ def main() -> None:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "gwcheck", "analyze", "--quiet", str(capture)], check=True, stdout=subprocess.DEVNULL)
         process = time.perf_counter() - started
+    floor = measure_floor()
     n = analysis["packets"]
     print(f"capture: {capture} ({n} packets, {file_bytes / 1e6:.1f} MB); {analysis['flows']} flows, {analysis['legs']} legs")
     print(f"{'step':<40}{'seconds':>10}{'packets/s':>14}{'bytes/packet':>14}")
@@ -64,6 +66,7 @@ def main() -> None:
         extra = (result["peak"] - result["rss_before"] - file_bytes) / n
         print(f"{name:<40}{result['seconds']:>10.3f}{n / result['seconds']:>14,.0f}{extra:>14,.0f}")
     print(f"{'gwcheck analyze --quiet (whole process)':<40}{process:>10.3f}{n / process:>14,.0f}")
+    print(f"floor: python -c 'import numpy, pandas' takes {floor:.3f} s (load average {os.getloadavg()[0]:.2f})")
     print(
         f"tables: packets {analysis['table_bytes'] / n:.0f} bytes/packet, legs {analysis['legs_bytes'] / n:.0f} bytes/packet, "
         f"flows {analysis['flows_bytes'] / analysis['flows']:.0f} bytes/flow"
