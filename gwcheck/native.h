@@ -43,6 +43,40 @@ static inline int gw_view(PyObject *object, Py_buffer *view, Py_ssize_t itemsize
     return 0;
 }
 
+/* The buffer-protocol formats (the struct module's characters) of each element type gwcheck passes to C; the size is
+ * checked apart, so 'L' (unsigned long) passes as uint32 or uint64 only where it has that size. */
+#define GW_FORMAT_U8 "B"
+#define GW_FORMAT_BOOL "?"
+#define GW_FORMAT_U16 "H"
+#define GW_FORMAT_U32 "IL"
+#define GW_FORMAT_U64 "QL"
+#define GW_FORMAT_I64 "ql"
+
+/* Whether a buffer's ``format`` is a single element of one of the ``formats`` characters, in native byte order. */
+static inline int gw_format_is(const char *format, const char *formats) {
+    if (format == NULL) format = "B";
+#if PY_LITTLE_ENDIAN
+    if (*format == '@' || *format == '=' || *format == '<') format++;
+#else
+    if (*format == '@' || *format == '=' || *format == '>' || *format == '!') format++;
+#endif
+    return format[0] != '\0' && format[1] == '\0' && strchr(formats, format[0]) != NULL;
+}
+
+/* gw_view that also checks the elements' type (``formats``, e.g. GW_FORMAT_I64) and native byte order, so that
+ * int64 is never read as float64 of the same size, nor a big-endian array as a native one. */
+static inline int gw_typed_view(PyObject *object, Py_buffer *view, Py_ssize_t itemsize, const char *formats, int writable,
+                                const char *what) {
+    if (gw_view(object, view, itemsize, writable, what) != 0) return -1;
+    if (!gw_format_is(view->format, formats)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected elements of format '%s' (native byte order), got '%s'", what, formats,
+                     view->format ? view->format : "B");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
 /* Elements in a checked view. */
 static inline Py_ssize_t gw_len(const Py_buffer *view) { return view->len / view->itemsize; }
 

@@ -14,32 +14,6 @@
 #include "pcap.h"
 #include "pcapng.h"
 
-/* Element kinds, as buffer-protocol format characters (the element size is checked apart, by gw_view). */
-#define INT64 "lqn"
-#define UINT32 "IL"
-#define UINT16 "H"
-#define UINT8 "B"
-
-/* ``gw_view`` that also checks the elements' kind (``kinds``: format characters) and native byte order, so that
- * int64 is not read as float64 of the same size, nor a big-endian array as a native one. */
-static int typed_view(PyObject *object, Py_buffer *view, Py_ssize_t itemsize, int writable, const char *kinds,
-                      const char *what) {
-    if (gw_view(object, view, itemsize, writable, what) != 0) return -1;
-    const char *format = view->format ? view->format : "B";
-    const char *code = format;
-#if PY_LITTLE_ENDIAN
-    if (*code == '@' || *code == '=' || *code == '<') code++;
-#else
-    if (*code == '@' || *code == '=' || *code == '>' || *code == '!') code++;
-#endif
-    if (code[0] == '\0' || code[1] != '\0' || strchr(kinds, code[0]) == NULL) {
-        PyErr_Format(PyExc_TypeError, "%s: expected elements of format '%s' (native order), got '%s'", what, kinds, format);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
 /* The views ``kinds[i]`` of ``objects[i]``, all or none: on failure those already taken are released. */
 typedef struct {
     Py_ssize_t itemsize;
@@ -49,7 +23,7 @@ typedef struct {
 
 static int typed_views(PyObject **objects, Py_buffer *views, const view_spec *specs, int count, int writable) {
     for (int i = 0; i < count; i++) {
-        if (typed_view(objects[i], &views[i], specs[i].itemsize, writable, specs[i].kinds, specs[i].what) != 0) {
+        if (gw_typed_view(objects[i], &views[i], specs[i].itemsize, specs[i].kinds, writable, specs[i].what) != 0) {
             while (i-- > 0) PyBuffer_Release(&views[i]);
             return -1;
         }
@@ -178,8 +152,8 @@ static PyObject *py_pcap_walk(PyObject *self, PyObject *args) {
                           &frac_to_ns, &max_len, &objects[1], &objects[2], &objects[3], &objects[4]))
         return NULL;
     static const view_spec specs[5] = {
-        {1, UINT8, "pcap_walk: buf"},         {8, INT64, "pcap_walk: ts_ns"},     {8, INT64, "pcap_walk: frame_offset"},
-        {4, UINT32, "pcap_walk: wire_len"}, {4, UINT32, "pcap_walk: cap_len"},
+        {1, GW_FORMAT_U8, "pcap_walk: buf"},         {8, GW_FORMAT_I64, "pcap_walk: ts_ns"},     {8, GW_FORMAT_I64, "pcap_walk: frame_offset"},
+        {4, GW_FORMAT_U32, "pcap_walk: wire_len"}, {4, GW_FORMAT_U32, "pcap_walk: cap_len"},
     };
     Py_buffer views[5];
     if (typed_views(objects, views, specs, 1, 0) != 0) return NULL;
@@ -251,7 +225,7 @@ static PyObject *py_pcap_resync(PyObject *self, PyObject *args) {
                           &max_len, &first_seconds))
         return NULL;
     Py_buffer view;
-    if (typed_view(object, &view, 1, 0, UINT8, "pcap_resync: buf") != 0) return NULL;
+    if (gw_typed_view(object, &view, 1, GW_FORMAT_U8, 0, "pcap_resync: buf") != 0) return NULL;
     if (start < 0 || header_bytes < PCAP_RECORD_HEADER_BYTES) {
         PyErr_Format(PyExc_ValueError, "pcap_resync: start %lld is negative or header_bytes %lld is less than %d", start,
                      header_bytes, PCAP_RECORD_HEADER_BYTES);
@@ -484,19 +458,19 @@ static PyObject *py_pcapng_walk(PyObject *self, PyObject *args) {
                           &objects[11], &objects[12]))
         return NULL;
     static const view_spec specs[13] = {
-        {1, UINT8, "pcapng_walk: buf"},
-        {8, INT64, "pcapng_walk: ts_ns"},
-        {2, UINT16, "pcapng_walk: interface"},
-        {2, UINT16, "pcapng_walk: link_type"},
-        {8, INT64, "pcapng_walk: frame_offset"},
-        {4, UINT32, "pcapng_walk: wire_len"},
-        {4, UINT32, "pcapng_walk: cap_len"},
-        {2, UINT16, "pcapng_walk: if_link"},
-        {4, UINT32, "pcapng_walk: if_snap"},
-        {1, UINT8, "pcapng_walk: if_resol"},
-        {8, INT64, "pcapng_walk: if_offset"},
-        {8, INT64, "pcapng_walk: if_block"},
-        {8, INT64, "pcapng_walk: if_section"},
+        {1, GW_FORMAT_U8, "pcapng_walk: buf"},
+        {8, GW_FORMAT_I64, "pcapng_walk: ts_ns"},
+        {2, GW_FORMAT_U16, "pcapng_walk: interface"},
+        {2, GW_FORMAT_U16, "pcapng_walk: link_type"},
+        {8, GW_FORMAT_I64, "pcapng_walk: frame_offset"},
+        {4, GW_FORMAT_U32, "pcapng_walk: wire_len"},
+        {4, GW_FORMAT_U32, "pcapng_walk: cap_len"},
+        {2, GW_FORMAT_U16, "pcapng_walk: if_link"},
+        {4, GW_FORMAT_U32, "pcapng_walk: if_snap"},
+        {1, GW_FORMAT_U8, "pcapng_walk: if_resol"},
+        {8, GW_FORMAT_I64, "pcapng_walk: if_offset"},
+        {8, GW_FORMAT_I64, "pcapng_walk: if_block"},
+        {8, GW_FORMAT_I64, "pcapng_walk: if_section"},
     };
     Py_buffer views[13];
     if (typed_views(objects, views, specs, 1, 0) != 0) return NULL;
@@ -544,7 +518,7 @@ static PyObject *py_last_section(PyObject *self, PyObject *args) {
     long long stop;
     if (!PyArg_ParseTuple(args, "OL:last_section", &object, &stop)) return NULL;
     Py_buffer view;
-    if (typed_view(object, &view, 1, 0, UINT8, "last_section: buf") != 0) return NULL;
+    if (gw_typed_view(object, &view, 1, GW_FORMAT_U8, 0, "last_section: buf") != 0) return NULL;
     const uint8_t *buf = view.buf;
     int64_t end = view.len;
     if (stop < 0 || stop > end) {

@@ -334,38 +334,7 @@ static Py_ssize_t decode_loop(const uint8_t *buf, Py_ssize_t buf_len, const int6
 
 /* --- argument checking ----------------------------------------------------------------------------------- */
 
-/* Whether a buffer's struct format is one of the single codes in ``codes`` (native byte order). */
-static int format_is(const char *format, const char *codes) {
-    if (format == NULL) format = "B";
-    if (*format == '@' || *format == '=' ||
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-        *format == '>' || *format == '!'
-#else
-        *format == '<'
-#endif
-    )
-        format++;
-    return format[0] != '\0' && format[1] == '\0' && strchr(codes, format[0]) != NULL;
-}
-
-#define CODES_U8 "B"
-#define CODES_BOOL_U8 "B?"
-#define CODES_U16 "H"
-#define CODES_U32 (sizeof(long) == 4 ? "IL" : "I")
-#define CODES_U64 (sizeof(long) == 8 ? "QL" : "Q")
-#define CODES_I64 (sizeof(long) == 8 ? "ql" : "q")
-
-/* A one-dimensional (or any C-contiguous) array of ``itemsize``-byte elements of format ``codes``. */
-static int array_view(PyObject *object, Py_buffer *view, Py_ssize_t itemsize, const char *codes, int writable, const char *what) {
-    if (gw_view(object, view, itemsize, writable, what) != 0) return -1;
-    if (!format_is(view->format, codes)) {
-        PyErr_Format(PyExc_TypeError, "%s: wrong element type (buffer format '%s', expected one of '%s')", what,
-                     view->format ? view->format : "B", codes);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
+#define FORMAT_BOOL_OR_U8 GW_FORMAT_U8 GW_FORMAT_BOOL  /* the u8 matrix holds bool columns too */
 
 /* A writable (rows, n) matrix whose rows are contiguous: the whole matrix or a column slice m[:, a:b] of one.
  * Returns the row stride in elements through ``stride``. */
@@ -379,7 +348,7 @@ static int matrix_view(PyObject *object, Py_buffer *view, Py_ssize_t itemsize, c
         PyErr_Format(PyExc_TypeError, "%s: expected a matrix of %zd rows", what, rows);
         goto fail;
     }
-    if (view->itemsize != itemsize || !format_is(view->format, codes)) {
+    if (view->itemsize != itemsize || !gw_format_is(view->format, codes)) {
         PyErr_Format(PyExc_TypeError, "%s: expected %zd-byte elements of format '%s', got %zd-byte '%s'", what, itemsize, codes,
                      view->itemsize, view->format ? view->format : "B");
         goto fail;
@@ -417,23 +386,23 @@ static PyObject *decode_records(PyObject *self, PyObject *args) {
     int held = 0;
     PyObject *result = NULL;
     gw_matrices m;
-    if (array_view(objects[0], &views[0], 1, CODES_U8, 0, "data") != 0) goto done;
+    if (gw_typed_view(objects[0], &views[0], 1, GW_FORMAT_U8, 0, "data") != 0) goto done;
     held++;
-    if (array_view(objects[1], &views[1], 8, CODES_I64, 0, "frame_offset") != 0) goto done;
+    if (gw_typed_view(objects[1], &views[1], 8, GW_FORMAT_I64, 0, "frame_offset") != 0) goto done;
     held++;
-    if (array_view(objects[2], &views[2], 4, CODES_U32, 0, "cap_len") != 0) goto done;
+    if (gw_typed_view(objects[2], &views[2], 4, GW_FORMAT_U32, 0, "cap_len") != 0) goto done;
     held++;
-    if (array_view(objects[3], &views[3], 4, CODES_U32, 0, "wire_len") != 0) goto done;
+    if (gw_typed_view(objects[3], &views[3], 4, GW_FORMAT_U32, 0, "wire_len") != 0) goto done;
     held++;
-    if (array_view(objects[4], &views[4], 2, CODES_U16, 0, "link_type") != 0) goto done;
+    if (gw_typed_view(objects[4], &views[4], 2, GW_FORMAT_U16, 0, "link_type") != 0) goto done;
     held++;
-    if (matrix_view(objects[5], &views[5], 1, CODES_BOOL_U8, N_U8, &m.s8, "u8") != 0) goto done;
+    if (matrix_view(objects[5], &views[5], 1, FORMAT_BOOL_OR_U8, N_U8, &m.s8, "u8") != 0) goto done;
     held++;
-    if (matrix_view(objects[6], &views[6], 2, CODES_U16, N_U16, &m.s16, "u16") != 0) goto done;
+    if (matrix_view(objects[6], &views[6], 2, GW_FORMAT_U16, N_U16, &m.s16, "u16") != 0) goto done;
     held++;
-    if (matrix_view(objects[7], &views[7], 4, CODES_U32, N_U32, &m.s32, "u32") != 0) goto done;
+    if (matrix_view(objects[7], &views[7], 4, GW_FORMAT_U32, N_U32, &m.s32, "u32") != 0) goto done;
     held++;
-    if (matrix_view(objects[8], &views[8], 8, CODES_U64, N_U64, &m.s64, "u64") != 0) goto done;
+    if (matrix_view(objects[8], &views[8], 8, GW_FORMAT_U64, N_U64, &m.s64, "u64") != 0) goto done;
     held++;
     Py_ssize_t records = gw_len(&views[1]);
     if (gw_len(&views[2]) != records || gw_len(&views[3]) != records || gw_len(&views[4]) != records) {
@@ -484,12 +453,12 @@ static PyObject *walk_options(PyObject *self, PyObject *args) {
         return NULL;
     static const Py_ssize_t sizes[7] = {1, 8, 8, 2, 1, 2, 8};
     static const char *names[7] = {"data", "option_starts", "counts", "option_class", "option_type", "length", "data_start"};
-    const char *codes[7] = {CODES_U8, CODES_I64, CODES_I64, CODES_U16, CODES_U8, CODES_U16, CODES_I64};
+    const char *codes[7] = {GW_FORMAT_U8, GW_FORMAT_I64, GW_FORMAT_I64, GW_FORMAT_U16, GW_FORMAT_U8, GW_FORMAT_U16, GW_FORMAT_I64};
     Py_buffer views[7];
     int held = 0;
     PyObject *result = NULL;
     for (; held < 7; held++)
-        if (array_view(objects[held], &views[held], sizes[held], codes[held], held >= 3, names[held]) != 0) goto done;
+        if (gw_typed_view(objects[held], &views[held], sizes[held], codes[held], held >= 3, names[held]) != 0) goto done;
     Py_ssize_t packets = gw_len(&views[1]), rows = gw_len(&views[3]);
     if (gw_len(&views[2]) != packets) {
         PyErr_SetString(PyExc_ValueError, "option_starts and counts differ in length");
@@ -554,7 +523,7 @@ static PyObject *inner_digest(PyObject *self, PyObject *args) {
     int version;
     if (!PyArg_ParseTuple(args, "Onni:inner_digest", &object, &start, &end, &version)) return NULL;
     Py_buffer view;
-    if (array_view(object, &view, 1, CODES_U8, 0, "data") != 0) return NULL;
+    if (gw_typed_view(object, &view, 1, GW_FORMAT_U8, 0, "data") != 0) return NULL;
     if (end > start && (start < 0 || end > view.len)) {
         PyBuffer_Release(&view);
         return PyErr_Format(PyExc_ValueError, "range [%zd, %zd) out of the %zd bytes of data", start, end, view.len);
