@@ -28,7 +28,7 @@ from .report.model import Report
 from .tables.flows import STICKINESS, build_flows, build_transits
 from .tables.legs import OPTION_NAMES, Direction, Pairing, build_legs
 from .tables.packets import Progress, empty_packets, read_packets
-from .tables.roles import Address, Roles, infer_roles, parse_addresses
+from .tables.roles import Address, Links, Roles, infer_roles, parse_addresses
 from .text import take_text, text_column
 
 DEFAULT_WINDOW_S = 1.0
@@ -67,11 +67,12 @@ def analyze(
             raise ConfigError("give captures to read or a packet table")
         _import_meanwhile(dist.CHI_SQUARE_MODULE)
         packets = read_packets(captures, port=port, progress=progress)
-    roles = infer_roles(packets, *settings.stated_roles())
-    legs = build_legs(packets, roles, window_s)
+    links = Links.of(packets)  # found once for the roles, the legs and the packet tally
+    roles = infer_roles(packets, *settings.stated_roles(), links=links)
+    legs = build_legs(packets, roles, window_s, links=links)
     name_legs(legs, roles.appliance_names(), roles.gwlb_node_names())
     tallies = Tallies(captures=list(packets.attrs.get("captures", [])))
-    tallies.packets.add(packets)
+    tallies.packets.add(packets, links)
     tallies.legs.add(legs)
     transits = build_transits(legs, stickiness)
     flows = build_flows(transits, legs, roles.appliance_names(), roles.gwlb_node_names(), tcp_idle_timeout_s, udp_idle_timeout_s)

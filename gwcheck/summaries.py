@@ -45,6 +45,16 @@ def group_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64, copy=False), np.asarray(uniques)
 
 
+def ascending(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, kind="stable")`` of integers: when they are non-negative and leave room below bit 63 for
+    a row number, one sort of each value with its row in its low bits, several times faster."""
+    values = np.asarray(values)
+    bits = max(len(values) - 1, 1).bit_length()
+    if len(values) and np.can_cast(values.dtype, np.int64) and values.min() >= 0 and int(values.max()) < 1 << (63 - bits):
+        return np.sort((values.astype(np.int64) << bits) | np.arange(len(values))) & ((1 << bits) - 1)
+    return np.argsort(values, kind="stable")
+
+
 class LatencyGroups:
     """Latencies (integer nanoseconds) sorted by group, then by value: one sort serves every quantile per group.
 

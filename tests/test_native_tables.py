@@ -1,13 +1,19 @@
 """The table kernels in C (gwcheck/tables/_kernels.c): the grouping and pairing they do, checked against plain
-Python; hash collisions; and arguments of the wrong type, length or range refused rather than misread."""
+Python; hash collisions; and arguments of the wrong type, length or range refused rather than misread.  Also the
+helpers built on them (sorts by counting, links, names per flow), checked against numpy's and plain Python's."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gwcheck.tables import _kernels
-from gwcheck.tables.grouping import group_ids, group_order, group_sort, pack_columns
+from gwcheck.summaries import ascending
+from gwcheck.tables.flows import names_per_flow
+from gwcheck.tables.grouping import group_ids, group_order, group_sort, lex_order, pack_columns
+from gwcheck.tables.legs import Direction, link_roles
+from gwcheck.tables.roles import Ends, Links, Roles, role_index
 
 PRIME = 0x9E3779B185EBCA87
 MASK = (1 << 64) - 1
@@ -87,11 +93,12 @@ def test_empty():
     ids, first = group_ids([np.zeros(0, np.int64)])
     assert len(ids) == len(first) == 0
     assert len(group_order(np.zeros(0, np.int64), 0)) == 0
-    assert _kernels.hash_groups(np.zeros((1, 0), np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64)) == (0, True)
+    assert _kernels.hash_groups([np.zeros(0, np.uint64)], np.zeros(0, np.int64), np.zeros(0, np.int64)) == (0, True)
 
 
 def _colliding_words(prefix: int = 0) -> np.ndarray:
-    """Two words per row, rows ``prefix`` distinct keys then (0, 0), (1, mix(1)) (same hash, different keys), (0, 0)."""
+    """Two uint64 columns (the rows of the array): ``prefix`` distinct keys then (0, 0), (1, mix(1)) (same hash,
+    different keys), (0, 0)."""
     m = _mix(0, 1)
     assert _mix(_mix(0, 0), 0) == _mix(_mix(0, 1), m)  # (0, 0) and (1, m) share a hash
     head = list(range(2, prefix + 2))
@@ -102,8 +109,33 @@ def _colliding_words(prefix: int = 0) -> np.ndarray:
 def test_hash_collision_is_reported(prefix):
     words = _colliding_words(prefix)
     n = words.shape[1]
-    groups, exact = _kernels.hash_groups(words, np.empty(n, np.int64), np.empty(n, np.int64))
+    groups, exact = _kernels.hash_groups(list(words), np.empty(n, np.int64), np.empty(n, np.int64))
     assert (groups, exact) == (0, False)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64, bool])
+def test_hash_groups_takes_columns_of_any_integer_width(dtype):
+    rng = np.random.default_rng(3)
+    narrow = rng.integers(0, 2 if dtype is bool else 100, 5000).astype(dtype)
+    if np.dtype(dtype).kind == "i":
+        narrow = (narrow - 50).astype(dtype)  # negative values too
+    wide = rng.integers(-3, 3, 5000)
+    for columns in ([narrow], [narrow, wide], [wide, narrow, narrow]):
+        ids, first = np.empty(5000, np.int64), np.empty(5000, np.int64)
+        groups, exact = _kernels.hash_groups(columns, ids, first)
+        expected_ids, expected_first = _reference_groups(columns)
+        assert exact and groups == len(expected_first)
+        np.testing.assert_array_equal(ids, expected_ids)
+        np.testing.assert_array_equal(first[:groups], expected_first)
+
+
+def test_hash_groups_hashes_as_hash_columns():
+    """Columns of any width hash as hash_columns widens them, so a collision there is one here."""
+    words = _colliding_words()
+    signed = words.view(np.int64)  # the same bits, as int64: -1 widens to all ones as it does in astype(np.uint64)
+    assert (_kernels.hash_groups(list(signed), np.empty(3, np.int64), np.empty(3, np.int64))) == (0, False)
+    narrow = [np.array([0, 1, 0], np.int8), words[1]]
+    assert _kernels.hash_groups(narrow, np.empty(3, np.int64), np.empty(3, np.int64)) == (0, False)
 
 
 def test_hash_collision_falls_back_to_sorting():
@@ -121,11 +153,94 @@ def test_hash_collision_falls_back_to_sorting():
 def test_one_word_keys_never_collide():
     """With one word the hash is a bijection (an odd multiplier, then a xor-shift), so the kernel may skip
     comparing keys: distinct values give distinct hashes."""
-    words = np.array([[0, 1, 2, 1 << 63, MASK, 1, MASK]], np.uint64)
+    column = np.array([0, 1, 2, 1 << 63, MASK, 1, MASK], np.uint64)
     ids, first = np.empty(7, np.int64), np.empty(7, np.int64)
-    assert _kernels.hash_groups(words, ids, first) == (5, True)
+    assert _kernels.hash_groups([column], ids, first) == (5, True)
     np.testing.assert_array_equal(ids, [0, 1, 2, 3, 4, 1, 4])
     np.testing.assert_array_equal(first[:5], [0, 1, 2, 3, 4])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lex_order_is_lexsort(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 5000))
+    narrow = [rng.random(n) < 0.5, rng.integers(-3, 4, n).astype(np.int16), rng.integers(0, 3, n).astype(np.uint8),
+              np.sort(rng.integers(0, max(1, n // 7), n))]  # a small combined span: counted
+    wide = [rng.integers(0, 1 << 40, n), rng.integers(0, 2, n)]  # too wide to count: lexsort itself
+    unsigned = [rng.integers(0, 3, n).astype(np.uint64) + np.uint64(1 << 63)]  # not all int64 values
+    for keys in (narrow, wide, unsigned, narrow[1:2]):
+        order = lex_order(keys)
+        np.testing.assert_array_equal(order, np.lexsort(keys))
+        assert order.dtype == np.lexsort(keys).dtype
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint16, np.uint64])
+def test_ascending_is_a_stable_argsort(dtype):
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 2, 1000, 100_000):
+        for high in (3, min(1 << 20, np.iinfo(dtype).max), np.iinfo(dtype).max):
+            values = rng.integers(0, high, n, dtype=dtype, endpoint=True)
+            np.testing.assert_array_equal(ascending(values), np.argsort(values, kind="stable"))
+    negative = rng.integers(-5, 5, 1000)
+    np.testing.assert_array_equal(ascending(negative), np.argsort(negative, kind="stable"))
+
+
+def test_links_and_their_roles():
+    rng = np.random.default_rng(2)
+    n = 3000
+    addresses = np.array([[0, 7], [0, 9], [1, 7], [3, 2]], np.uint64)  # hi, lo: one shares a low half with another
+    src, dst = addresses[rng.integers(0, 4, n)], addresses[rng.integers(0, 4, n)]
+    kind = np.where(rng.random(n) < 0.8, "geneve", "tcp")
+    version = np.where(rng.random(n) < 0.95, 4, 0).astype(np.uint8)
+    packets = pd.DataFrame({"kind": pd.Categorical(kind), "outer_ip_version": version, "outer_src_hi": src[:, 0],
+                            "outer_src_lo": src[:, 1], "outer_dst_hi": dst[:, 0], "outer_dst_lo": dst[:, 1]})
+    links = Links.of(packets)
+    expected: dict[tuple, int] = {}
+    for i, (k, v, s, d) in enumerate(zip(kind, version, map(tuple, src.tolist()), map(tuple, dst.tolist()))):
+        if k == "geneve" and v > 0:
+            expected.setdefault((s, d), len(expected))
+            assert links.link[i] == expected[(s, d)]
+        else:
+            assert links.link[i] == -1
+    assert list(zip(links.src.addresses(), links.dst.addresses())) == list(expected)
+    np.testing.assert_array_equal(links.link[links.first], np.arange(len(expected)))
+    roles = Roles(gwlb_nodes=((0, 7),), appliances=((0, 9), (3, 2)), method="stated by the user")
+    direction, appliance, node = link_roles(links.src, links.dst, roles)
+    assert direction.dtype == np.int8 and appliance.dtype == node.dtype == np.int16
+    for k, (s, d) in enumerate(expected):
+        ends = [role_index(np.array([a[0]], np.uint64), np.array([a[1]], np.uint64), r)[0] for a in (s, d) for r in (roles.gwlb_nodes, roles.appliances)]
+        src_node, src_appliance, dst_node, dst_appliance = ends
+        if dst_appliance >= 0 > src_appliance:
+            assert (direction[k], appliance[k], node[k]) == (Direction.INGRESS, dst_appliance, src_node)
+        elif src_appliance >= 0 > dst_appliance:
+            assert (direction[k], appliance[k], node[k]) == (Direction.EGRESS, src_appliance, dst_node)
+        else:
+            assert (direction[k], appliance[k], node[k]) == (Direction.UNKNOWN, -1, -1)
+    empty = Links.of(packets.iloc[:0])
+    assert len(empty.link) == len(empty.first) == len(empty.src.hi) == 0
+
+
+@pytest.mark.parametrize("sort", [True, False])
+def test_names_per_flow_joins_each_flows_distinct_values(sort):
+    rng = np.random.default_rng(4)
+    n_flows = 300
+    flow = rng.integers(0, n_flows - 5, 4000)  # the last flows have no rows
+    mixed = flow % 10 == 0
+    cookie = np.where(mixed, rng.integers(0, 3, len(flow)) * 0x10001, flow * 0x1000193).astype(np.uint32)
+    appliance = np.where(mixed, rng.integers(-1, 4, len(flow)), flow % 3).astype(np.int16)
+    if sort:
+        order = np.argsort(flow, kind="stable")
+        flow, cookie, appliance = flow[order], cookie[order], appliance[order]
+    names = ["a", "b", "c"]
+    for values, labels in ((cookie, None), (appliance, names)):
+        got = list(names_per_flow(flow, values, labels, n_flows))
+        for f in range(n_flows):
+            distinct = sorted(set(values[flow == f].tolist()))
+            if labels is not None:
+                text = [labels[v] if 0 <= v < len(labels) else "?" for v in distinct]
+            else:
+                text = [f"0x{v:08x}" for v in distinct]
+            assert got[f] == ",".join(text), f
 
 
 def test_group_order_takes_any_integer_ids():
@@ -145,33 +260,40 @@ def test_group_order_refuses_ids_out_of_range(ids, n_groups):
 
 
 def test_hash_groups_refuses_wrong_arguments():
-    words = np.zeros((2, 4), np.uint64)
+    columns = [np.zeros(4, np.uint64), np.zeros(4, np.int16)]
     ids, first = np.empty(4, np.int64), np.empty(4, np.int64)
-    for bad in (words.astype(np.int64), words.astype(np.float64), words.astype(np.uint32), words.T):
+    for bad in (np.zeros(4, np.float64), np.zeros(4, np.float32), np.zeros(4, ">u8"), np.zeros(4, np.complex64),
+                np.zeros(8, np.uint64)[::2], np.zeros(4, "S3"), [0, 0, 0, 0]):
         with pytest.raises(TypeError):
-            _kernels.hash_groups(bad, ids, first)
+            _kernels.hash_groups([columns[0], bad], ids, first)
     with pytest.raises(TypeError):
-        _kernels.hash_groups(words, ids.astype(np.float64), first)
+        _kernels.hash_groups(np.uint64(0), ids, first)  # not a sequence
     with pytest.raises(TypeError):
-        _kernels.hash_groups(words, ids.astype(np.uint64), first)
+        _kernels.hash_groups(columns, ids.astype(np.float64), first)
     with pytest.raises(TypeError):
-        _kernels.hash_groups(words, ids.astype(">i8"), first)  # not native byte order
+        _kernels.hash_groups(columns, ids.astype(np.uint64), first)
+    with pytest.raises(TypeError):
+        _kernels.hash_groups(columns, ids.astype(">i8"), first)  # not native byte order
     readonly = np.empty(4, np.int64)
     readonly.flags.writeable = False
     with pytest.raises(TypeError):
-        _kernels.hash_groups(words, ids, readonly)
+        _kernels.hash_groups(columns, ids, readonly)
     with pytest.raises(TypeError):
-        _kernels.hash_groups(words, [0, 0, 0, 0], first)
+        _kernels.hash_groups(columns, [0, 0, 0, 0], first)
     with pytest.raises(ValueError):
-        _kernels.hash_groups(words.ravel(), np.empty(8, np.int64), np.empty(8, np.int64))  # not (words, rows)
+        _kernels.hash_groups([np.zeros((2, 2), np.uint64)], ids, first)  # not one dimension
     with pytest.raises(ValueError):
-        _kernels.hash_groups(words, np.empty(3, np.int64), first)
+        _kernels.hash_groups(columns, np.empty(3, np.int64), first)
     with pytest.raises(ValueError):
-        _kernels.hash_groups(words, ids, np.empty(5, np.int64))
+        _kernels.hash_groups(columns, ids, np.empty(5, np.int64))
     with pytest.raises(ValueError):
-        _kernels.hash_groups(np.zeros((0, 4), np.uint64), ids, first)  # no key words
+        _kernels.hash_groups([columns[0], np.zeros(5, np.int16)], ids, first)  # columns of different lengths
+    with pytest.raises(ValueError):
+        _kernels.hash_groups([], ids, first)  # no key columns
     with pytest.raises(TypeError):
-        _kernels.hash_groups(words, ids)
+        _kernels.hash_groups(columns, ids)
+    assert _kernels.hash_groups(columns, ids, first) == (1, True)  # the good arguments
+    np.testing.assert_array_equal(ids, 0)
 
 
 def test_counting_order_refuses_wrong_arguments():

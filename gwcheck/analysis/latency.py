@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..schema import NS_PER_SECOND, NS_PER_US
-from ..summaries import LatencyGroups, group_codes, latency_summary_us
+from ..summaries import LatencyGroups, ascending, group_codes, latency_summary_us
 from ..tables.grouping import group_order
 from ..tables.legs import NO_PEER, Direction
 
@@ -23,8 +23,13 @@ OVER_TIME_COLUMNS = ["appliance", "second", "count", "p50_us", "p99_us"]
 
 def paired_ingress(legs: pd.DataFrame) -> pd.DataFrame:
     """The ingress legs that came back, one per dwell time (``PAIRED_COLUMNS``)."""
-    mask = (legs["direction"].to_numpy() == Direction.INGRESS) & (legs["peer"].to_numpy() != NO_PEER)
-    return legs.loc[mask, list(PAIRED_COLUMNS)]
+    rows = np.flatnonzero((legs["direction"].to_numpy() == Direction.INGRESS) & (legs["peer"].to_numpy() != NO_PEER))
+    return pd.DataFrame({name: legs[name].to_numpy()[rows] for name in PAIRED_COLUMNS}, copy=False)
+
+
+def in_latency_order(paired: pd.DataFrame) -> pd.DataFrame:
+    """``paired`` (from ``paired_ingress``) with its rows in order of latency, ties in table order."""
+    return paired.take(ascending(paired["latency_ns"].to_numpy()))
 
 
 def latency_by(paired: pd.DataFrame, column: str, names: list[str] | None = None) -> pd.DataFrame:
@@ -105,6 +110,7 @@ def handshake_rtts(transits: pd.DataFrame) -> pd.DataFrame:
 def _first_time(flow: np.ndarray, ts: np.ndarray, mask: np.ndarray, n_flows: int) -> np.ndarray:
     """Per flow, the earliest ``ts`` of its rows where ``mask`` holds, as a float (NaN: none)."""
     first = np.full(n_flows, np.inf)
-    np.minimum.at(first, flow[mask], ts[mask].astype(np.float64))  # one dtype: numpy's fast path
+    rows = np.flatnonzero(mask)
+    np.minimum.at(first, flow[rows], ts[rows].astype(np.float64))  # one dtype: numpy's fast path
     first[first == np.inf] = np.nan
     return first

@@ -21,7 +21,8 @@ from ..summaries import group_codes
 from ..tables.grouping import group_ids
 from ..tables.legs import Direction, Pairing
 from ..tables.packets import concat_packets
-from .latency import OVER_TIME_COLUMNS, PAIRED_COLUMNS, latency_by, latency_over_time, overall_latency, paired_ingress
+from ..tables.roles import Links
+from .latency import OVER_TIME_COLUMNS, PAIRED_COLUMNS, in_latency_order, latency_by, latency_over_time, overall_latency, paired_ingress
 
 Address = tuple[int, int]
 
@@ -57,8 +58,8 @@ class PacketTally:
     largest_inner_bytes: int = 0
     probe_packets: list = field(default_factory=list)  # TCP packet rows (PROBE_COLUMNS) for the health checks
 
-    def add(self, packets: pd.DataFrame) -> None:
-        """Count a packet table (each packet once, over all calls)."""
+    def add(self, packets: pd.DataFrame, links: Links | None = None) -> None:
+        """Count a packet table (each packet once, over all calls); ``links`` are its ``Links``, when the caller has them."""
         if len(packets) == 0:
             return
         ts = packets["ts_ns"].to_numpy()
@@ -78,21 +79,29 @@ class PacketTally:
         self.outer_fragment_packets += int((udp_fragments & (is_geneve | (kind == "ip_fragment").to_numpy())).sum())
         if is_geneve.any():
             self.largest_inner_bytes = max(self.largest_inner_bytes, int(packets["inner_ip_len_bytes"].to_numpy()[is_geneve].max()))
-            self._add_geneve(packets, is_geneve)
+            self._add_geneve(packets, is_geneve, links if links is not None else Links.of(packets))
         tcp = (kind == "tcp").to_numpy()
         if tcp.any():
             self.probe_packets.append(packets.loc[tcp, list(PROBE_COLUMNS)])
 
-    def _add_geneve(self, packets: pd.DataFrame, is_geneve: np.ndarray) -> None:
+    def _add_geneve(self, packets: pd.DataFrame, is_geneve: np.ndarray, links: Links) -> None:
         """Addresses, endpoints and cookies of the Geneve packets (``GENEVE_COLUMNS``), counted in place: no copy of their rows."""
 
         def column(name: str) -> np.ndarray:
             return packets[name].to_numpy()
 
-        links = _key_counts([column("outer_src_hi"), column("outer_src_lo"), column("outer_dst_hi"), column("outer_dst_lo")], is_geneve)
-        for (src_hi, src_lo, dst_hi, dst_lo), count in links.items():  # few: one a GWLB node and appliance, each way
-            self.sent[(src_hi, src_lo)] += count
-            self.received[(dst_hi, dst_lo)] += count
+        # Packets per link (few: one a GWLB node and appliance, each way); Geneve packets without an outer IP
+        # header, none that were decoded, have no link.
+        ends = list(zip(links.src.addresses(), links.dst.addresses()))
+        counts = np.bincount(links.link[links.link >= 0], minlength=len(ends)).tolist()
+        without_ip = is_geneve & (links.link < 0)
+        if without_ip.any():
+            other = _key_counts([column("outer_src_hi"), column("outer_src_lo"), column("outer_dst_hi"), column("outer_dst_lo")], without_ip)
+            ends += [((s_hi, s_lo), (d_hi, d_lo)) for s_hi, s_lo, d_hi, d_lo in other]
+            counts += list(other.values())
+        for (src, dst), count in zip(ends, counts):
+            self.sent[src] += count
+            self.received[dst] += count
         shape, endpoint, cookie = column("gwlb_shape"), column("aws_endpoint_id"), column("aws_flow_cookie")
         with_endpoint = is_geneve & ((shape & int(GwlbShape.MISSING_ENDPOINT)) == 0)
         attachments = _key_counts([endpoint, column("aws_attachment_id")], with_endpoint)
@@ -103,18 +112,16 @@ class PacketTally:
 
     def _add_cookies(self, endpoint: np.ndarray, cookie: np.ndarray, shape: np.ndarray, is_geneve: np.ndarray) -> None:
         """The distinct cookies of packets with one, and per endpoint those of packets with an endpoint: one hash
-        of the rows, each row's endpoint (few) as a code beside its cookie in one integer."""
-        endpoint_code, endpoints = pd.factorize(endpoint)
+        of the rows, whose first rows of each (endpoint, cookie) hold every value that counts."""
         has_endpoint = (shape & int(GwlbShape.MISSING_ENDPOINT)) == 0
         has_cookie = (shape & int(GwlbShape.MISSING_COOKIE)) == 0
-        combined = (endpoint_code.astype(np.uint64) << np.uint64(34)) | (has_endpoint.astype(np.uint64) << np.uint64(33))
-        combined |= (has_cookie.astype(np.uint64) << np.uint64(32)) | cookie.astype(np.uint64)
-        seen = pd.unique(combined[is_geneve & (has_endpoint | has_cookie)])  # a hash, not a sort: few values come out
-        seen_cookie, seen_code = (seen & np.uint64(0xFFFF_FFFF)).astype(np.uint32), (seen >> np.uint64(34)).astype(np.intp)
-        self.cookies = np.union1d(self.cookies, seen_cookie[(seen & (np.uint64(1) << np.uint64(32))) != 0])
-        with_endpoint = (seen & (np.uint64(1) << np.uint64(33))) != 0
-        for code in np.unique(seen_code[with_endpoint]).tolist():
-            self._add_endpoint_cookies(int(endpoints[code]), seen_cookie[with_endpoint & (seen_code == code)])
+        counted = is_geneve & (has_endpoint | has_cookie)
+        firsts = group_ids([~counted, has_endpoint, has_cookie, endpoint, cookie])[1]  # the other rows: one more key
+        firsts = firsts[counted[firsts]]
+        self.cookies = np.union1d(self.cookies, cookie[firsts[has_cookie[firsts]]])
+        firsts = firsts[has_endpoint[firsts]]
+        for value in np.unique(endpoint[firsts]).tolist():  # few
+            self._add_endpoint_cookies(value, cookie[firsts[endpoint[firsts] == value]])
 
     def _add_endpoint_cookies(self, endpoint: int, cookies: np.ndarray) -> None:
         self.endpoint_cookies[endpoint] = np.union1d(self.endpoint_cookies.get(endpoint, cookies[:0]), cookies)
@@ -154,6 +161,7 @@ class LatencyTally:
         self.exact = exact
         self.relative_accuracy = relative_accuracy
         self._paired: list[pd.DataFrame] = []  # exact: the paired ingress legs' PAIRED_COLUMNS
+        self._in_order = False  # exact: _paired is one table in order of latency
         self._sketches: dict[tuple[str, object], LatencySketch] = {}  # (place column or "overall", value)
         self._seconds: dict[tuple[int, int], LatencySketch] = {}  # (appliance, second)
 
@@ -163,6 +171,7 @@ class LatencyTally:
             return
         if self.exact:
             self._paired.append(paired[list(PAIRED_COLUMNS)])
+            self._in_order = False
             return
         latency = paired["latency_ns"].to_numpy()
         self._sketch("overall", None).add(latency)
@@ -185,15 +194,19 @@ class LatencyTally:
         if other.exact != self.exact:
             raise ValueError("exact and sketched latency tallies do not merge")
         self._paired.extend(other._paired)
+        self._in_order = False
         for key, sketch in other._sketches.items():
             self._sketch(*key).merge(sketch)
         for key, sketch in other._seconds.items():
             self._seconds.setdefault(key, LatencySketch(self.relative_accuracy)).merge(sketch)
 
     def _all_paired(self) -> pd.DataFrame:
-        if len(self._paired) != 1:
+        """Every paired leg added, in one table in order of latency: each percentile taken of it, overall or per
+        place, then partitions values already sorted, which is quick (the summaries do not depend on the order)."""
+        if not self._in_order:
             empty = pd.DataFrame({name: pd.Series(dtype=np.int64) for name in PAIRED_COLUMNS})
-            self._paired = [pd.concat(self._paired, ignore_index=True) if self._paired else empty]
+            paired = self._paired[0] if len(self._paired) == 1 else pd.concat(self._paired, ignore_index=True) if self._paired else empty
+            self._paired, self._in_order = [in_latency_order(paired)], True
         return self._paired[0]
 
     def overall(self) -> dict:
@@ -260,7 +273,7 @@ class LegTally:
         n_pairings = len(Pairing) + 1
         outcome = direction.astype(np.int64) * n_pairings + np.where(pairing < 0, len(Pairing), pairing)
         n_classes = len(Direction) * n_pairings
-        size = np.where(ingress, legs["inner_ip_len_bytes"].to_numpy().astype(np.int64), 0)
+        size = legs["inner_ip_len_bytes"].to_numpy().astype(np.int64) * ingress  # bytes of ingress legs, 0 elsewhere
         for column in PLACES:
             code, keys = group_codes(legs[column].to_numpy())
             by_class = np.bincount(code * n_classes + outcome, minlength=len(keys) * n_classes).reshape(len(keys), len(Direction), n_pairings)

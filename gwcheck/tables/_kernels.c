@@ -12,31 +12,10 @@
 
 #define NO_PEER (-1)
 
-/* Element kinds, as buffer-protocol format characters (the element size is checked apart). */
-#define SIGNED "lqn"    /* int64 */
-#define UNSIGNED "LQN"  /* uint64 */
-#define BOOL "?"        /* numpy bool */
-#define BYTES "?bB"     /* read as truth values: bool or any 1-byte integer */
-
-/* ``gw_view`` that also checks the elements' kind (``kinds``: format characters) and native byte order, so
- * that int64 is not read as float64 of the same size. */
-static int typed_view(PyObject *object, Py_buffer *view, Py_ssize_t itemsize, int writable, const char *kinds,
-                      const char *what) {
-    if (gw_view(object, view, itemsize, writable, what) != 0) return -1;
-    const char *format = view->format ? view->format : "B";
-    const char *code = format;
-#if PY_LITTLE_ENDIAN
-    if (*code == '@' || *code == '=' || *code == '<') code++;
-#else
-    if (*code == '@' || *code == '=' || *code == '>' || *code == '!') code++;
-#endif
-    if (code[0] == '\0' || code[1] != '\0' || strchr(kinds, code[0]) == NULL) {
-        PyErr_Format(PyExc_TypeError, "%s: expected elements of format '%s' (native order), got '%s'", what, kinds, format);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
+/* Element formats besides native.h's GW_FORMAT_* (the element size is checked apart). */
+#define BYTES "?bB"                   /* read as truth values: bool or any 1-byte integer */
+#define KEY_FORMATS "?bBhHiIlLqQnN"   /* key columns: bools and integers of any width */
+#define SIGNED_FORMATS "bhilqn"
 
 static void release(Py_buffer *views, int count) {
     for (int i = 0; i < count; i++) PyBuffer_Release(&views[i]);
@@ -47,6 +26,62 @@ static void release(Py_buffer *views, int count) {
 static const uint64_t PRIME = 0x9E3779B185EBCA87ULL;  /* xxHash64's first prime, as hash_columns */
 #define SHIFT 29
 #define FIRST_BITS 12
+
+/* A key column: its elements (integers or bools of 1, 2, 4 or 8 bytes) and whether they are signed. */
+typedef struct {
+    const void *data;
+    Py_ssize_t itemsize;
+    bool is_signed;
+} column_t;
+
+static inline uint64_t mix(uint64_t x, uint64_t value) {
+    x = (x ^ value) * PRIME;
+    return x ^ (x >> SHIFT);
+}
+
+/* The hashes of rows ``start`` to ``start + count - 1``, as hash_columns computes them: one column at a
+ * time, a loop per element type, each value widened to 64 bits as numpy's astype(np.uint64) widens it. */
+#define MIX_COLUMN(type)                                                                                  \
+    for (Py_ssize_t i = 0; i < count; i++) hashes[i] = mix(j ? hashes[i] : 0, (uint64_t)((const type *)data)[start + i])
+
+static void hash_rows(const column_t *columns, Py_ssize_t k, Py_ssize_t start, Py_ssize_t count, uint64_t *hashes) {
+    for (Py_ssize_t j = 0; j < k; j++) {
+        const void *data = columns[j].data;
+        bool is_signed = columns[j].is_signed;
+        switch (columns[j].itemsize) {
+        case 1: if (is_signed) MIX_COLUMN(int8_t); else MIX_COLUMN(uint8_t); break;
+        case 2: if (is_signed) MIX_COLUMN(int16_t); else MIX_COLUMN(uint16_t); break;
+        case 4: if (is_signed) MIX_COLUMN(int32_t); else MIX_COLUMN(uint32_t); break;
+        default: MIX_COLUMN(uint64_t); break;
+        }
+    }
+}
+#undef MIX_COLUMN
+
+/* Whether every row from ``start`` to ``start + count - 1`` has the key of its group's first row: one column
+ * at a time, a loop per element size (equal bits are equal values of one type).  ``ids`` and ``first`` (groups
+ * of them, each a row below n) are read back from the caller's arrays: checked first, in case they changed. */
+#define SAME_AS_FIRST(type)                                                                                  \
+    for (Py_ssize_t i = start; i < start + count; i++) differ |= ((const type *)data)[i] != ((const type *)data)[first[ids[i]]]
+
+static bool keys_match_first(const column_t *columns, Py_ssize_t k, Py_ssize_t start, Py_ssize_t count, const int64_t *ids,
+                             const int64_t *first, int64_t groups, Py_ssize_t n) {
+    for (Py_ssize_t i = start; i < start + count; i++)
+        if ((uint64_t)ids[i] >= (uint64_t)groups || (uint64_t)first[ids[i]] >= (uint64_t)n) return false;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        const void *data = columns[j].data;
+        bool differ = false;
+        switch (columns[j].itemsize) {
+        case 1: SAME_AS_FIRST(uint8_t); break;
+        case 2: SAME_AS_FIRST(uint16_t); break;
+        case 4: SAME_AS_FIRST(uint32_t); break;
+        default: SAME_AS_FIRST(uint64_t); break;
+        }
+        if (differ) return false;
+    }
+    return true;
+}
+#undef SAME_AS_FIRST
 
 typedef struct {
     uint64_t hash;
@@ -64,16 +99,9 @@ static slot_t *new_table(int bits) {
     return table;
 }
 
-static inline uint64_t row_hash(const uint64_t *words, Py_ssize_t k, Py_ssize_t n, Py_ssize_t i) {
-    uint64_t x = 0;
-    for (Py_ssize_t j = 0; j < k; j++) {
-        x = (x ^ words[j * n + i]) * PRIME;
-        x ^= x >> SHIFT;
-    }
-    return x;
-}
-
-/* Rows whose hash is computed ahead, their slots fetched into cache while the rows before them are placed. */
+/* Rows hashed at a time (two blocks of hashes live on the stack), and rows whose slots are fetched into cache
+ * while the rows before them are placed. */
+#define BLOCK 1024
 #define AHEAD 16
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH(address) __builtin_prefetch(address)
@@ -81,127 +109,169 @@ static inline uint64_t row_hash(const uint64_t *words, Py_ssize_t k, Py_ssize_t 
 #define PREFETCH(address) ((void)(address))
 #endif
 
-/* Per row of ``words`` (k words by n rows, row i's words at i, n + i, ...): ``ids[i]``, its group numbered in
- * order of first appearance, and ``first[g]``, each group's first row.  Returns the number of groups, -1 if
- * two different keys shared a hash (ids and first are then not exact), -2 when out of memory.
+/* Per row of the ``k`` key columns (n rows each): ``ids[i]``, its group numbered in order of first appearance,
+ * and ``first[g]``, each group's first row.  Returns the number of groups, -1 if two different keys shared a
+ * hash (ids and first are then not exact), -2 when out of memory.
  *
- * Rows are hashed as hash_columns does, into an open-addressing table kept at most half full and doubled as
- * groups appear: a key of few values keeps a small table in cache, where one sized by the rows costs page
- * faults on fresh memory. */
-static int64_t hash_groups(const uint64_t *words, Py_ssize_t k, Py_ssize_t n, int64_t *ids, int64_t *first) {
+ * Rows are hashed as hash_columns does, a block at a time, into an open-addressing table kept at most half full
+ * and doubled as groups appear: a key of few values keeps a small table in cache, where one sized by the rows
+ * costs page faults on fresh memory.  Each block's keys are then compared with their groups' first rows. */
+static int64_t hash_groups(const column_t *columns, Py_ssize_t k, Py_ssize_t n, int64_t *ids, int64_t *first) {
+    uint64_t hashes[2][BLOCK];
     int bits = FIRST_BITS;
     uint64_t mask = ((uint64_t)1 << bits) - 1;
     slot_t *table = new_table(bits);
     if (table == NULL) return -2;
-    uint64_t ahead[AHEAD];
-    for (Py_ssize_t i = 0; i < n && i < AHEAD; i++) ahead[i] = row_hash(words, k, n, i);
     int64_t groups = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t x = ahead[i % AHEAD];
-        if (i + AHEAD < n) {
-            uint64_t later = row_hash(words, k, n, i + AHEAD);
-            ahead[i % AHEAD] = later;
-            PREFETCH(&table[slot_of(later, bits)]);
-        }
-        uint64_t s = slot_of(x, bits);
-        for (;;) {
-            int64_t g = table[s].group;
-            if (g < 0) {
-                table[s].group = groups;
-                table[s].hash = x;
-                ids[i] = groups;
-                first[groups] = i;
-                groups++;
-                break;
+    if (n > 0) hash_rows(columns, k, 0, n < BLOCK ? n : BLOCK, hashes[0]);
+    for (Py_ssize_t start = 0; start < n; start += BLOCK) {
+        Py_ssize_t count = n - start < BLOCK ? n - start : BLOCK, next = start + BLOCK;
+        const uint64_t *hash = hashes[(start / BLOCK) & 1];
+        if (next < n) hash_rows(columns, k, next, n - next < BLOCK ? n - next : BLOCK, hashes[(next / BLOCK) & 1]);
+        for (Py_ssize_t i = start; i < start + count; i++) {
+            if (i + AHEAD < n) PREFETCH(&table[slot_of(hashes[((i + AHEAD) / BLOCK) & 1][(i + AHEAD) % BLOCK], bits)]);
+            uint64_t x = hash[i - start];
+            uint64_t s = slot_of(x, bits);
+            for (;;) {
+                int64_t g = table[s].group;
+                if (g < 0) {
+                    table[s].group = groups;
+                    table[s].hash = x;
+                    ids[i] = groups;
+                    first[groups] = i;
+                    groups++;
+                    break;
+                }
+                if (table[s].hash == x) {
+                    ids[i] = g;
+                    break;
+                }
+                s = (s + 1) & mask;
             }
-            if (table[s].hash == x) {
-                /* One word: the hash is a bijection of it, so an equal hash is an equal key. */
-                if (k > 1) {
-                    Py_ssize_t f = (Py_ssize_t)first[g];
-                    for (Py_ssize_t j = 0; j < k; j++) {
-                        if (words[j * n + i] != words[j * n + f]) {
-                            free(table);
-                            return -1;
-                        }
+            if (2 * (uint64_t)groups > mask + 1) {  /* more than half full: double */
+                slot_t *old = table;
+                uint64_t old_size = mask + 1;
+                if (bits >= 56) {  /* more groups than memory holds */
+                    free(old);
+                    return -2;
+                }
+                bits++;
+                mask = ((uint64_t)1 << bits) - 1;
+                table = new_table(bits);
+                if (table == NULL) {
+                    free(old);
+                    return -2;
+                }
+                for (uint64_t q = 0; q < old_size; q++) {
+                    if (old[q].group >= 0) {
+                        uint64_t t = slot_of(old[q].hash, bits);
+                        while (table[t].group >= 0) t = (t + 1) & mask;
+                        table[t] = old[q];
                     }
                 }
-                ids[i] = g;
-                break;
+                free(old);
             }
-            s = (s + 1) & mask;
         }
-        if (2 * (uint64_t)groups > mask + 1) {  /* more than half full: double */
-            slot_t *old = table;
-            uint64_t old_size = mask + 1;
-            if (bits >= 56) {  /* more groups than memory holds */
-                free(old);
-                return -2;
-            }
-            bits++;
-            mask = ((uint64_t)1 << bits) - 1;
-            table = new_table(bits);
-            if (table == NULL) {
-                free(old);
-                return -2;
-            }
-            for (uint64_t q = 0; q < old_size; q++) {
-                if (old[q].group >= 0) {
-                    uint64_t t = slot_of(old[q].hash, bits);
-                    while (table[t].group >= 0) t = (t + 1) & mask;
-                    table[t] = old[q];
-                }
-            }
-            free(old);
+        /* One column: the hash is a bijection of its value, so an equal hash is an equal key. */
+        if (k > 1 && !keys_match_first(columns, k, start, count, ids, first, groups, n)) {
+            free(table);
+            return -1;
         }
     }
     free(table);
     return groups;
 }
 
+/* A key column's buffer: C-contiguous, one dimension, integers or bools of 1, 2, 4 or 8 bytes in native order. */
+static int key_view(PyObject *object, Py_buffer *view, column_t *column, Py_ssize_t j) {
+    char what[32];
+    snprintf(what, sizeof what, "columns[%zd]", j);
+    if (PyObject_GetBuffer(object, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous array", what);
+        return -1;
+    }
+    Py_ssize_t size = view->itemsize;
+    if (size != 1 && size != 2 && size != 4 && size != 8) {
+        PyErr_Format(PyExc_TypeError, "%s: expected 1, 2, 4 or 8-byte elements, got %zd", what, size);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    if (!gw_format_is(view->format, KEY_FORMATS)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected elements of format '%s' (native byte order), got '%s'", what, KEY_FORMATS,
+                     view->format ? view->format : "B");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    if (view->ndim != 1) {
+        PyErr_Format(PyExc_ValueError, "%s: expected one dimension, got %d", what, view->ndim);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    column->data = view->buf;
+    column->itemsize = size;
+    column->is_signed = gw_format_is(view->format, SIGNED_FORMATS);
+    return 0;
+}
+
 PyDoc_STRVAR(hash_groups_doc,
-"hash_groups(words, ids, first) -> (groups, exact)\n\n"
-"Group the rows of ``words`` (a C-contiguous (words, rows) uint64 array) by equal columns: writes each row's\n"
-"group, numbered in order of first appearance, to ``ids`` and each group's first row to ``first[:groups]``\n"
-"(both int64, one element per row).  ``exact`` is False if two different keys shared a hash: ids and first\n"
-"are then incomplete and groups is 0.");
+"hash_groups(columns, ids, first) -> (groups, exact)\n\n"
+"Group rows by equal keys, a key being a row's values in ``columns`` (a sequence of C-contiguous 1-D arrays of\n"
+"one length, each of integers or bools of any width): writes each row's group, numbered in order of first\n"
+"appearance, to ``ids`` and each group's first row to ``first[:groups]`` (both int64, one element per row).\n"
+"``exact`` is False if two different keys shared a hash: ids and first are then incomplete and groups is 0.");
 
 static PyObject *py_hash_groups(PyObject *self, PyObject *args) {
-    PyObject *words_object, *ids_object, *first_object;
-    if (!PyArg_ParseTuple(args, "OOO:hash_groups", &words_object, &ids_object, &first_object)) return NULL;
-    Py_buffer views[3];
+    PyObject *columns_object, *ids_object, *first_object;
+    if (!PyArg_ParseTuple(args, "OOO:hash_groups", &columns_object, &ids_object, &first_object)) return NULL;
+    PyObject *sequence = PySequence_Fast(columns_object, "columns: expected a sequence of arrays");
+    if (sequence == NULL) return NULL;
+    Py_ssize_t k = PySequence_Fast_GET_SIZE(sequence);
+    Py_buffer *views = PyMem_Calloc((size_t)k + 2, sizeof(Py_buffer));
+    column_t *columns = PyMem_Calloc((size_t)(k > 0 ? k : 1), sizeof(column_t));
     int held = 0;
-    if (typed_view(words_object, &views[held], 8, 0, UNSIGNED, "words") != 0) goto fail;
-    held++;
-    if (typed_view(ids_object, &views[held], 8, 1, SIGNED, "ids") != 0) goto fail;
-    held++;
-    if (typed_view(first_object, &views[held], 8, 1, SIGNED, "first") != 0) goto fail;
-    held++;
-    Py_buffer *words = &views[0], *ids = &views[1], *first = &views[2];
-    if (words->ndim != 2 || words->shape == NULL) {
-        PyErr_Format(PyExc_ValueError, "words: expected a (words, rows) array, got %d dimensions", words->ndim);
-        goto fail;
+    PyObject *result = NULL;
+    if (views == NULL || columns == NULL) {
+        PyErr_NoMemory();
+        goto done;
     }
-    Py_ssize_t k = words->shape[0], n = words->shape[1];
-    if (gw_len(ids) != n || gw_len(first) != n) {
-        PyErr_Format(PyExc_ValueError, "ids and first: expected %zd elements (the rows of words), got %zd and %zd", n,
-                     gw_len(ids), gw_len(first));
-        goto fail;
+    if (k < 1) {
+        PyErr_SetString(PyExc_ValueError, "columns: no key columns");
+        goto done;
     }
-    if (k < 1 && n > 0) {
-        PyErr_SetString(PyExc_ValueError, "words: no key words");
-        goto fail;
+    if (gw_typed_view(ids_object, &views[held], 8, GW_FORMAT_I64, 1, "ids") != 0) goto done;
+    held++;
+    if (gw_typed_view(first_object, &views[held], 8, GW_FORMAT_I64, 1, "first") != 0) goto done;
+    held++;
+    Py_ssize_t n = gw_len(&views[0]);
+    if (gw_len(&views[1]) != n) {
+        PyErr_Format(PyExc_ValueError, "first: expected %zd elements (as ids), got %zd", n, gw_len(&views[1]));
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        if (key_view(PySequence_Fast_GET_ITEM(sequence, j), &views[held], &columns[j], j) != 0) goto done;
+        held++;
+        if (gw_len(&views[held - 1]) != n) {
+            PyErr_Format(PyExc_ValueError, "columns[%zd]: expected %zd elements (as ids), got %zd", j, n, gw_len(&views[held - 1]));
+            goto done;
+        }
     }
     int64_t groups;
+    int64_t *ids = (int64_t *)views[0].buf, *first = (int64_t *)views[1].buf;
     Py_BEGIN_ALLOW_THREADS
-    groups = hash_groups((const uint64_t *)words->buf, k, n, (int64_t *)ids->buf, (int64_t *)first->buf);
+    groups = hash_groups(columns, k, n, ids, first);
     Py_END_ALLOW_THREADS
-    release(views, held);
-    if (groups == -2) return PyErr_NoMemory();
-    if (groups == -1) return Py_BuildValue("(LO)", (long long)0, Py_False);
-    return Py_BuildValue("(LO)", (long long)groups, Py_True);
-fail:
-    release(views, held);
-    return NULL;
+    if (groups == -2)
+        PyErr_NoMemory();
+    else if (groups == -1)
+        result = Py_BuildValue("(LO)", (long long)0, Py_False);
+    else
+        result = Py_BuildValue("(LO)", (long long)groups, Py_True);
+done:
+    if (views != NULL) release(views, held);
+    PyMem_Free(views);
+    PyMem_Free(columns);
+    Py_DECREF(sequence);
+    return result;
 }
 
 /* A stable counting sort of rows by ``ids``; ``start`` has n_groups + 1 zeroed elements.  Returns false if an
@@ -236,9 +306,9 @@ static PyObject *py_counting_order(PyObject *self, PyObject *args) {
     }
     Py_buffer views[2];
     int held = 0;
-    if (typed_view(ids_object, &views[held], 8, 0, SIGNED, "ids") != 0) goto fail;
+    if (gw_typed_view(ids_object, &views[held], 8, GW_FORMAT_I64, 0, "ids") != 0) goto fail;
     held++;
-    if (typed_view(order_object, &views[held], 8, 1, SIGNED, "order") != 0) goto fail;
+    if (gw_typed_view(order_object, &views[held], 8, GW_FORMAT_I64, 1, "order") != 0) goto fail;
     held++;
     Py_ssize_t n = gw_len(&views[0]);
     if (gw_len(&views[1]) != n) {
@@ -315,17 +385,17 @@ static PyObject *py_pair_fifo(PyObject *self, PyObject *args) {
         return NULL;
     Py_buffer views[6];
     int held = 0;
-    if (typed_view(rows_object, &views[held], 8, 0, SIGNED, "rows") != 0) goto fail;
+    if (gw_typed_view(rows_object, &views[held], 8, GW_FORMAT_I64, 0, "rows") != 0) goto fail;
     held++;
-    if (typed_view(same_object, &views[held], 1, 0, BYTES, "same_as_previous") != 0) goto fail;
+    if (gw_typed_view(same_object, &views[held], 1, BYTES, 0, "same_as_previous") != 0) goto fail;
     held++;
-    if (typed_view(ingress_object, &views[held], 1, 0, BYTES, "is_ingress") != 0) goto fail;
+    if (gw_typed_view(ingress_object, &views[held], 1, BYTES, 0, "is_ingress") != 0) goto fail;
     held++;
-    if (typed_view(ts_object, &views[held], 8, 0, SIGNED, "ts") != 0) goto fail;
+    if (gw_typed_view(ts_object, &views[held], 8, GW_FORMAT_I64, 0, "ts") != 0) goto fail;
     held++;
-    if (typed_view(peer_object, &views[held], 8, 1, SIGNED, "peer") != 0) goto fail;
+    if (gw_typed_view(peer_object, &views[held], 8, GW_FORMAT_I64, 1, "peer") != 0) goto fail;
     held++;
-    if (typed_view(ambiguous_object, &views[held], 1, 1, BOOL, "ambiguous") != 0) goto fail;
+    if (gw_typed_view(ambiguous_object, &views[held], 1, GW_FORMAT_BOOL, 1, "ambiguous") != 0) goto fail;
     held++;
     Py_buffer *rows = &views[0], *same = &views[1], *ingress = &views[2], *ts = &views[3], *peer = &views[4],
               *ambiguous = &views[5];

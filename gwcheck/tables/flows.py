@@ -19,7 +19,7 @@ from ..flowkey import PORTLESS_PROTOCOLS
 from ..schema import FragmentFlags
 from ..summaries import LatencyGroups, group_codes
 from ..text import take_text, text_column
-from .grouping import group_ids, group_order
+from .grouping import group_ids, group_order, lex_order
 from .legs import NO_PEER, OPTION_ATTACHMENT, OPTION_COOKIE, OPTION_ENDPOINT, Direction, Pairing
 
 STICKINESS = ("5-tuple", "3-tuple", "2-tuple")
@@ -34,12 +34,18 @@ GWLB_MAX_INNER_BYTES = 8500  # GWLB drops larger packets (gwlb.md, MTU)
 OUTER_MF = int(FragmentFlags.MF)
 
 
-#: The leg columns a transit keeps: what the flow table and the handshake times are built from.
+#: The leg columns transits and the flow table are built from (what the fleet keeps of legs to build them).
 TRANSIT_COLUMNS = (
     "ts_ns", "file_code", "direction", "appliance", "gwlb_node", "peer", "pairing", "outer_sport", "outer_frag",
     "aws_endpoint_id", "aws_flow_cookie", "inner_proto", "inner_src_hi", "inner_src_lo", "inner_dst_hi",
     "inner_dst_lo", "inner_sport", "inner_dport", "inner_tcp_flags", "inner_tcp_mss", "inner_ip_len_bytes",
     "inner_l4_payload_bytes", "inner_icmp_type",
+)
+
+#: The leg columns a transit carries besides its flow key: what the flow table and the handshake times read.
+TRANSIT_CARRIED = (
+    "ts_ns", "appliance", "gwlb_node", "pairing", "outer_sport", "aws_endpoint_id", "aws_flow_cookie", "inner_proto",
+    "inner_tcp_flags", "inner_tcp_mss", "inner_ip_len_bytes", "inner_l4_payload_bytes", "inner_icmp_type",
 )
 
 #: The flow table's counts of transits by their ``Pairing``.
@@ -56,10 +62,36 @@ FLOW_KEY = ("aws_endpoint_id", "key_proto", "a_hi", "a_lo", "a_port", "b_hi", "b
 
 
 def build_transits(legs: pd.DataFrame, stickiness: str = "5-tuple") -> pd.DataFrame:
-    """The transits of ``legs`` with their flow key; adds a ``flow`` column (the flow's row) to ``legs`` too."""
+    """The transits of ``legs`` (``TRANSIT_CARRIED`` columns, ``leg``, the flow key, ``sender_is_a`` and ``flow``),
+    sorted by flow, then time; adds a ``flow`` column (the flow's row) to ``legs`` too."""
     direction = legs["direction"].to_numpy()
     peer = legs["peer"].to_numpy()
     leg = np.flatnonzero((direction == Direction.INGRESS) | ((direction == Direction.EGRESS) & (peer == NO_PEER)))
+    flow, flow_keys, src_first = _flows_of(legs, leg, stickiness)
+    n_flows = len(flow_keys[FLOW_KEY[0]])
+    flow_of_leg = np.full(len(legs), -1, np.int64)
+    flow_of_leg[leg] = flow
+    returned = np.flatnonzero((peer >= 0) & (direction == Direction.EGRESS))
+    flow_of_leg[returned] = flow_of_leg[peer[returned]]
+    legs["flow"] = flow_of_leg
+    # By flow, then time; ties keep capture order (legs are in capture order already).
+    ts = legs["ts_ns"].to_numpy()[leg]
+    by_time = np.arange(len(ts)) if np.all(ts[1:] >= ts[:-1]) else np.argsort(ts, kind="stable")
+    order = by_time[group_order(flow[by_time], n_flows)]
+    rows = leg[order]
+    t = {name: _take(legs[name], rows) for name in TRANSIT_CARRIED if name in legs and name not in FLOW_KEY}
+    t["leg"] = rows
+    t["sender_is_a"] = src_first[order]
+    # Sorted by flow: each transit's flow, and its flow's key.
+    t["flow"] = np.repeat(np.arange(n_flows), np.bincount(flow, minlength=n_flows))
+    for name in FLOW_KEY:
+        t[name] = flow_keys[name][t["flow"]]
+    return pd.DataFrame(t, copy=False)
+
+
+def _flows_of(legs: pd.DataFrame, leg: np.ndarray, stickiness: str) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """For the transits that are legs ``leg``: each one's flow, numbered in key order; each flow's key
+    (``FLOW_KEY``); and whether each transit's sender is its flow's end a.  The transits' keys are not kept."""
 
     def column(name: str) -> np.ndarray:
         return legs[name].to_numpy()[leg]
@@ -78,27 +110,10 @@ def build_transits(legs: pd.DataFrame, stickiness: str = "5-tuple") -> pd.DataFr
     }
     # Flows are numbered in key order: group the transits by hash, then sort only each flow's key.
     ids, firsts = group_ids([key[name] for name in FLOW_KEY])
+    group_of_flow = np.lexsort([key[name][firsts] for name in reversed(FLOW_KEY)])
     flow_of_group = np.empty(len(firsts), np.int64)
-    flow_of_group[np.lexsort([key[name][firsts] for name in reversed(FLOW_KEY)])] = np.arange(len(firsts))
-    flow = flow_of_group[ids]
-    flow_of_leg = np.full(len(legs), -1, np.int64)
-    flow_of_leg[leg] = flow
-    returned = (peer >= 0) & (direction == Direction.EGRESS)
-    flow_of_leg[returned] = flow_of_leg[peer[returned]]
-    legs["flow"] = flow_of_leg
-    # By flow, then time; ties keep capture order (legs are in capture order already).
-    ts = column("ts_ns")
-    by_time = np.arange(len(ts)) if np.all(ts[1:] >= ts[:-1]) else np.argsort(ts, kind="stable")
-    order = by_time[group_order(flow[by_time], len(firsts))]
-    rows = leg[order]
-    t = {name: _take(legs[name], rows) for name in TRANSIT_COLUMNS if name in legs}
-    t["leg"] = rows
-    for name in FLOW_KEY[2:]:
-        t[name] = key[name][order]
-    t["sender_is_a"] = src_first[order]
-    t["key_proto"] = key["key_proto"][order]
-    t["flow"] = flow[order]
-    return pd.DataFrame(t, copy=False)
+    flow_of_group[group_of_flow] = np.arange(len(firsts))
+    return flow_of_group[ids], {name: key[name][firsts[group_of_flow]] for name in FLOW_KEY}, src_first
 
 
 def _take(column: pd.Series, rows: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
@@ -123,6 +138,9 @@ def build_flows(
     sender_is_a = t["sender_is_a"].to_numpy()
     client_is_a = client_evidence(flow, sender_is_a, kinds, n_flows)[1].astype(bool)
     fwd = sender_is_a == client_is_a[flow]
+    # Rows rather than masks: numpy gathers by a mask that changes often (as directions do) several times slower.
+    fwd_rows, rev_rows = np.flatnonzero(fwd), np.flatnonzero(~fwd)
+    fwd_flow, rev_flow = flow[fwd_rows], flow[rev_rows]
     # Transits are sorted by flow, then time: a flow's first row is its first and earliest transit.
     starts = flow_starts(flow, n_flows)
     ends = np.searchsorted(flow, np.arange(n_flows), side="right") - 1
@@ -144,17 +162,17 @@ def build_flows(
     ts = t["ts_ns"].to_numpy()
     flows["first_ns"], flows["last_ns"] = ts[starts], ts[ends]
     size = t["inner_ip_len_bytes"].to_numpy().astype(np.int64)
-    flows["fwd_packets"] = np.bincount(flow[fwd], minlength=n_flows)
-    flows["rev_packets"] = np.bincount(flow[~fwd], minlength=n_flows)
-    flows["fwd_bytes"] = np.bincount(flow, weights=np.where(fwd, size, 0), minlength=n_flows).astype(np.int64)
-    flows["rev_bytes"] = np.bincount(flow, weights=np.where(fwd, 0, size), minlength=n_flows).astype(np.int64)
+    flows["fwd_packets"] = np.bincount(fwd_flow, minlength=n_flows)
+    flows["rev_packets"] = np.bincount(rev_flow, minlength=n_flows)
+    flows["fwd_bytes"] = np.bincount(fwd_flow, weights=size[fwd_rows], minlength=n_flows).astype(np.int64)
+    flows["rev_bytes"] = np.bincount(rev_flow, weights=size[rev_rows], minlength=n_flows).astype(np.int64)
     by_pairing = counts_by_code(flow, t["pairing"].cat.codes.to_numpy(), n_flows, len(Pairing))
     for name, state in PAIRING_COLUMNS.items():
         flows[name] = by_pairing[:, state]
     appliance = t["appliance"].to_numpy()
     flows["appliances"] = names_per_flow(flow, appliance, appliance_names, n_flows)
-    flows["fwd_appliances"] = names_per_flow(flow[fwd], appliance[fwd], appliance_names, n_flows)
-    flows["rev_appliances"] = names_per_flow(flow[~fwd], appliance[~fwd], appliance_names, n_flows)
+    flows["fwd_appliances"] = names_per_flow(fwd_flow, appliance[fwd_rows], appliance_names, n_flows)
+    flows["rev_appliances"] = names_per_flow(rev_flow, appliance[rev_rows], appliance_names, n_flows)
     flows["gwlb_nodes"] = names_per_flow(flow, t["gwlb_node"].to_numpy(), node_names, n_flows)
     cookie = t["aws_flow_cookie"].to_numpy()
     flows["cookies"] = names_per_flow(flow, cookie, None, n_flows)
@@ -235,26 +253,33 @@ def names_per_flow(flow: np.ndarray, value: np.ndarray, names: list[str] | None,
     """Per flow, the distinct values (as names, or hex for cookies and numbers for ports) joined by commas: a text column."""
     if len(flow) == 0:
         return text_column(take_text([""], np.zeros(n_flows, np.int64)))
+    single = np.zeros(len(flow), bool)  # rows whose value alone is their flow's text
+    if np.all(flow[1:] >= flow[:-1]):
+        # Rows sorted by flow (as transits are): most flows hold one value, taken from their first row.  Only
+        # those rows, and the rows of flows with several values (which go the general way below), are coded.
+        same_flow = flow[1:] == flow[:-1]
+        starts = np.flatnonzero(np.r_[True, ~same_flow])
+        mixed = np.zeros(n_flows, bool)
+        mixed[flow[1:][same_flow & (value[1:] != value[:-1])]] = True
+        rows = starts[~mixed[flow[starts]]]
+        single = np.ones(len(rows), bool)
+        if mixed.any():
+            of_mixed = np.flatnonzero(mixed[flow])
+            rows, single = np.r_[rows, of_mixed], np.r_[single, np.zeros(len(of_mixed), bool)]
+        flow, value = flow[rows], value[rows]
     codes, uniques = group_codes(value)
     labels = _labels(uniques, names, value.dtype)
     # Each flow's text is one of the labels, "" (no rows) or one of the joined lists after them.
     choice = np.full(n_flows, len(labels), np.int64)
+    choice[flow[single]] = codes[single]
+    flow, codes = flow[~single], codes[~single]
     joined: list[str] = []
-    if np.all(flow[1:] >= flow[:-1]):
-        # Rows sorted by flow (as transits are): most flows hold one value, taken from their first row;
-        # only the rows of flows with several go through the general way below.
-        starts = np.flatnonzero(np.r_[True, flow[1:] != flow[:-1]])
-        choice[flow[starts]] = codes[starts]
-        mixed = np.zeros(n_flows, bool)
-        mixed[flow[1:][(flow[1:] == flow[:-1]) & (codes[1:] != codes[:-1])]] = True
-        rows = mixed[flow]
-        flow, codes = flow[rows], codes[rows]
     if len(flow):
         pairs = np.unique(flow.astype(np.int64) * (len(uniques) + 1) + codes)
         pair_flow, pair_code = pairs // (len(uniques) + 1), pairs % (len(uniques) + 1)
-        single = np.r_[pair_flow[1:] != pair_flow[:-1], True] & np.r_[True, pair_flow[1:] != pair_flow[:-1]]
-        choice[pair_flow[single]] = pair_code[single]
-        several = ~single
+        one = np.r_[pair_flow[1:] != pair_flow[:-1], True] & np.r_[True, pair_flow[1:] != pair_flow[:-1]]
+        choice[pair_flow[one]] = pair_code[one]
+        several = ~one
         if several.any():
             by_flow = pd.Series(labels.take(pair_code[several]).to_pylist()).groupby(pair_flow[several]).agg(",".join)
             joined = by_flow.tolist()
@@ -278,7 +303,7 @@ def _labels(uniques: np.ndarray, names: list[str] | None, dtype: np.dtype) -> pa
 
 
 def _add_latency(flows: pd.DataFrame, legs: pd.DataFrame, n_flows: int) -> None:
-    paired_in = (legs["direction"].to_numpy() == Direction.INGRESS) & (legs["peer"].to_numpy() != NO_PEER)
+    paired_in = np.flatnonzero((legs["direction"].to_numpy() == Direction.INGRESS) & (legs["peer"].to_numpy() != NO_PEER))
     by_flow = LatencyGroups(legs["flow"].to_numpy()[paired_in], legs["latency_ns"].to_numpy()[paired_in])
     for name, values in (("latency_p50_us", by_flow.quantile_us(0.5)), ("latency_p99_us", by_flow.quantile_us(0.99)), ("latency_max_us", by_flow.max_us())):
         column = np.full(n_flows, np.nan)
@@ -412,7 +437,7 @@ def split_epochs(flow: np.ndarray, epoch: np.ndarray, sender_is_a: np.ndarray, a
     """The flows and epochs whose rows show both directions and no appliance in common: a split flow."""
     if len(flow) == 0:
         return flow.astype(np.int64), epoch.astype(np.int64)
-    order = np.lexsort((sender_is_a, appliance, epoch, flow))
+    order = lex_order((sender_is_a, appliance, epoch, flow))
     f, e, a, s = flow[order], epoch[order], appliance[order], sender_is_a[order].astype(bool)
     new_epoch = np.r_[True, (f[1:] != f[:-1]) | (e[1:] != e[:-1])]
     new_place = new_epoch | np.r_[True, a[1:] != a[:-1]]  # an appliance within an epoch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,16 +50,17 @@ def pack_columns(columns: Sequence[np.ndarray]) -> np.ndarray:
 
 def group_ids(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per row, its group (rows with equal keys, compared exactly), numbered in order of first appearance;
-    and each group's first row."""
+    and each group's first row.  Columns are integers or bools of any width."""
     if len(columns[0]) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    words = pack_columns(columns)
-    ids, first = np.empty(words.shape[1], np.int64), np.empty(words.shape[1], np.int64)
-    # Rows hashed as hash_columns does, into an open-addressing table kept at most half full and doubled as
-    # groups appear: a key of few values keeps a small table in cache (gwcheck/tables/_kernels.c).
-    groups, exact = _kernels.hash_groups(words, ids, first)
+    columns = [np.ascontiguousarray(c) for c in columns]
+    ids, first = np.empty(len(columns[0]), np.int64), np.empty(len(columns[0]), np.int64)
+    # Rows hashed as hash_columns does, straight from the columns, into an open-addressing table kept at most
+    # half full and doubled as groups appear: a key of few values keeps a small table in cache
+    # (gwcheck/tables/_kernels.c).
+    groups, exact = _kernels.hash_groups(columns, ids, first)
     if not exact:
-        return _sorted_group_ids(words)  # two keys shared a hash: group by sorting instead
+        return _sorted_group_ids(pack_columns(columns))  # two keys shared a hash: group by sorting instead
     return ids, first[:groups].copy()
 
 
@@ -84,6 +86,24 @@ def group_order(ids: np.ndarray, n_groups: int) -> np.ndarray:
     order = np.empty(len(ids), np.int64)
     _kernels.counting_order(ids, int(n_groups), order)
     return order
+
+
+def lex_order(keys: Sequence[np.ndarray]) -> np.ndarray:
+    """``np.lexsort(keys)`` of integer or bool keys (the last key sorts first, ties keep table order): when the keys'
+    combined span is within a few times the rows, a counting sort of the keys combined into one number."""
+    keys = [np.asarray(k) for k in keys]
+    n = len(keys[0])
+    if not all(np.can_cast(key.dtype, np.int64) for key in keys):
+        return np.lexsort(keys)
+    lows = [int(key.min()) if n else 0 for key in keys]
+    spans = [int(key.max()) - low + 1 if n else 1 for key, low in zip(keys, lows)]
+    if math.prod(spans) > 4 * n + 1024:
+        return np.lexsort(keys)
+    combined, stride = np.zeros(n, np.int64), 1
+    for key, low, span in zip(keys, lows, spans):
+        combined += (key.astype(np.int64) - low) * stride
+        stride *= span
+    return group_order(combined, stride)
 
 
 def group_sort(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import _kernels
 from .grouping import group_sort
-from .roles import Roles, role_index
+from .roles import Ends, Links, Roles, role_index
 from ..schema import GwlbShape
 
 NO_PEER = -1
@@ -77,7 +77,13 @@ def _pair_by(legs: pd.DataFrame, keys: list[str], candidates: np.ndarray, window
     _kernels.pair_fifo(rows[order], same, is_ingress, ts, window_ns, peer, ambiguous)
 
 
-def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0, bounds: dict[str, tuple[int, int | None]] | None = None) -> pd.DataFrame:
+def build_legs(
+    packets: pd.DataFrame,
+    roles: Roles,
+    window_s: float = 1.0,
+    bounds: dict[str, tuple[int, int | None]] | None = None,
+    links: Links | None = None,
+) -> pd.DataFrame:
     """One row per Geneve packet with its direction, appliance and GWLB node, and the pairing of legs.
 
     Columns: ``packet`` (row of the packet table), the carried packet columns, ``direction``,
@@ -88,30 +94,37 @@ def build_legs(packets: pd.DataFrame, roles: Roles, window_s: float = 1.0, bound
 
     Unpaired legs near a capture's ends are told apart by the capture's first and last timestamps, taken
     from ``packets`` unless ``bounds`` gives them per file name: (first_ns, last_ns), last None while the
-    capture still grows (a stream: nothing is in flight yet).
+    capture still grows (a stream: nothing is in flight yet).  ``links`` are the packets' ``Links`` when
+    the caller has them.
     """
-    geneve = np.flatnonzero((packets["kind"] == "geneve").to_numpy() & (packets["outer_ip_version"].to_numpy() > 0))
-    columns: dict[str, object] = {"packet": geneve}
+    links = links if links is not None else Links.of(packets)
+    is_geneve = links.link >= 0
+    columns: dict[str, object] = {"packet": np.flatnonzero(is_geneve)}
     for name in CARRIED:
-        columns[name] = packets[name].to_numpy()[geneve] if name != "file" else packets[name].array.take(geneve)
-    src_hi, src_lo = packets["outer_src_hi"].to_numpy()[geneve], packets["outer_src_lo"].to_numpy()[geneve]
-    dst_hi, dst_lo = packets["outer_dst_hi"].to_numpy()[geneve], packets["outer_dst_lo"].to_numpy()[geneve]
-    src_node = role_index(src_hi, src_lo, roles.gwlb_nodes)
-    dst_node = role_index(dst_hi, dst_lo, roles.gwlb_nodes)
-    src_appliance = role_index(src_hi, src_lo, roles.appliances)
-    dst_appliance = role_index(dst_hi, dst_lo, roles.appliances)
-    ingress = (dst_appliance >= 0) & (src_appliance < 0)
-    egress = (src_appliance >= 0) & (dst_appliance < 0)
-    direction = np.full(len(geneve), Direction.UNKNOWN, np.int8)
-    direction[ingress] = Direction.INGRESS
-    direction[egress] = Direction.EGRESS
-    columns["direction"] = direction
-    columns["appliance"] = np.where(ingress, dst_appliance, np.where(egress, src_appliance, -1)).astype(np.int16)
-    columns["gwlb_node"] = np.where(ingress, src_node, np.where(egress, dst_node, -1)).astype(np.int16)
-    columns["file_code"] = packets["file"].cat.codes.to_numpy()[geneve]
+        columns[name] = packets[name].to_numpy()[is_geneve] if name != "file" else packets[name].array[is_geneve]
+    # Roles are a property of the link: found per link, then given to each leg.
+    link = links.link[is_geneve]
+    direction, appliance, gwlb_node = link_roles(links.src, links.dst, roles)
+    columns["direction"], columns["appliance"], columns["gwlb_node"] = direction[link], appliance[link], gwlb_node[link]
+    columns["file_code"] = packets["file"].cat.codes.to_numpy()[is_geneve]
     legs = pd.DataFrame(columns, copy=False)
     _pair(legs, int(window_s * 1e9), _bounds_per_leg(legs, packets["file"].cat.categories, bounds))
     return legs
+
+
+def link_roles(src: Ends, dst: Ends, roles: Roles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For packets from ``src`` to ``dst``, the ``Direction`` each crosses its appliance in (int8), and that
+    appliance and GWLB node (indexes into ``roles``, int16; -1 when the direction is unknown)."""
+    src_node, dst_node = role_index(src.hi, src.lo, roles.gwlb_nodes), role_index(dst.hi, dst.lo, roles.gwlb_nodes)
+    src_appliance, dst_appliance = role_index(src.hi, src.lo, roles.appliances), role_index(dst.hi, dst.lo, roles.appliances)
+    ingress = (dst_appliance >= 0) & (src_appliance < 0)
+    egress = (src_appliance >= 0) & (dst_appliance < 0)
+    direction = np.full(len(src.hi), Direction.UNKNOWN, np.int8)
+    direction[ingress] = Direction.INGRESS
+    direction[egress] = Direction.EGRESS
+    appliance = np.where(ingress, dst_appliance, np.where(egress, src_appliance, -1)).astype(np.int16)
+    gwlb_node = np.where(ingress, src_node, np.where(egress, dst_node, -1)).astype(np.int16)
+    return direction, appliance, gwlb_node
 
 
 def _bounds_per_leg(legs: pd.DataFrame, files: pd.Index, bounds: dict[str, tuple[int, int | None]] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +162,7 @@ def _pair(legs: pd.DataFrame, window_ns: int, bounds: tuple[np.ndarray, np.ndarr
         _pair_by(legs, place + headers, leftover, window_ns, peer, ambiguous)
     legs["peer"] = peer
     ts = legs["ts_ns"].to_numpy()
-    paired = peer != NO_PEER
+    paired = np.flatnonzero(peer != NO_PEER)  # rows, not a mask: numpy gathers by a mixed mask slowly
     latency = np.full(n, -1, np.int64)
     latency[paired] = np.abs(ts[peer[paired]] - ts[paired])
     legs["latency_ns"] = latency
@@ -161,7 +174,8 @@ def _pair(legs: pd.DataFrame, window_ns: int, bounds: tuple[np.ndarray, np.ndarr
 def _option_diff(legs: pd.DataFrame, peer: np.ndarray) -> np.ndarray:
     diff = np.zeros(len(legs), np.uint8)
     egress = (legs["direction"].to_numpy() == Direction.EGRESS) & (peer != NO_PEER)
-    rows, other = np.flatnonzero(egress), peer[egress]
+    rows = np.flatnonzero(egress)
+    other = peer[rows]
     for column, bit in (("aws_endpoint_id", OPTION_ENDPOINT), ("aws_attachment_id", OPTION_ATTACHMENT), ("aws_flow_cookie", OPTION_COOKIE)):
         values = legs[column].to_numpy()
         diff[rows[values[rows] != values[other]]] |= bit

@@ -78,6 +78,35 @@ class Ends:
         return list(zip(self.hi.tolist(), self.lo.tolist()))
 
 
+@dataclass(frozen=True)
+class Links:
+    """The links of a packet table: the (source, destination) outer address pairs of its Geneve packets with an
+    outer IP header, numbered in order of first appearance.  Found once, they serve the role votes, the packet
+    tally and the legs alike.
+
+    ``link`` is each packet's link (-1: not Geneve over IP); ``src`` and ``dst`` are each link's ends and
+    ``first`` its first packet.
+    """
+
+    link: np.ndarray
+    src: Ends
+    dst: Ends
+    first: np.ndarray
+
+    @classmethod
+    def of(cls, packets: pd.DataFrame) -> Links:
+        """The links of ``packets`` (``kind``, ``outer_ip_version`` and the outer addresses suffice)."""
+        geneve = (packets["kind"] == "geneve").to_numpy() & (packets["outer_ip_version"].to_numpy() > 0)
+        src = Ends(packets["outer_src_hi"].to_numpy(), packets["outer_src_lo"].to_numpy())
+        dst = Ends(packets["outer_dst_hi"].to_numpy(), packets["outer_dst_lo"].to_numpy())
+        # The other packets are one more key, not a copy of the Geneve ones.
+        ids, firsts = group_ids([~geneve, src.hi, src.lo, dst.hi, dst.lo])
+        is_link = geneve[firsts]
+        number = np.where(is_link, np.cumsum(is_link) - 1, -1)
+        firsts = firsts[is_link]
+        return cls(number[ids], src[firsts], dst[firsts], firsts)
+
+
 #: The packet columns roles are inferred from.
 VOTE_COLUMNS = ("kind", "outer_ip_version", "file", "ts_ns", "inner_digest", "aws_flow_cookie", "aws_endpoint_id", "outer_sport",
                 "outer_ttl", "outer_ip_id", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo")
@@ -110,51 +139,49 @@ class RoleVotes:
 
 
 def infer_roles(
-    packets: pd.DataFrame, appliances: tuple[Address, ...] = (), gwlb_nodes: tuple[Address, ...] = ()
+    packets: pd.DataFrame, appliances: tuple[Address, ...] = (), gwlb_nodes: tuple[Address, ...] = (), links: Links | None = None
 ) -> Roles:
-    """Find the roles of the outer addresses of Geneve packets.
+    """Find the roles of the outer addresses of Geneve packets (``links``: their ``Links``, when the caller has them).
 
     Stated roles win; the addresses talking to them take the other role.  Otherwise the roles come from
     leg pairs (the same inner packet and options seen twice in one capture with the outer addresses
     swapped: the first one's source is the GWLB node), and failing that from the outer fields GWLB sets.
     """
-    roles = roles_from_votes(role_votes(packets), appliances, gwlb_nodes)
-    return roles if roles is not None else roles_from_votes(role_votes(packets, every_packet=True), appliances, gwlb_nodes)
+    links = links if links is not None else Links.of(packets)
+    roles = roles_from_votes(role_votes(packets, links=links), appliances, gwlb_nodes)
+    return roles if roles is not None else roles_from_votes(role_votes(packets, every_packet=True, links=links), appliances, gwlb_nodes)
 
 
-def role_votes(packets: pd.DataFrame, every_packet: bool = False) -> RoleVotes:
-    """The role votes of a packet table (``VOTE_COLUMNS`` suffice).
+def role_votes(packets: pd.DataFrame, every_packet: bool = False, links: Links | None = None) -> RoleVotes:
+    """The role votes of a packet table (``VOTE_COLUMNS`` suffice; ``links``: its ``Links``, when the caller has them).
 
     Leg pairs are counted among the first ``SAMPLE_PER_FILE`` Geneve packets of each file; among every
     packet too (and GWLB's outer fields) when ``every_packet`` or when the table holds few Geneve packets.
     """
-    geneve = ((packets["kind"] == "geneve") & (packets["outer_ip_version"] > 0)).to_numpy()
-    rows = np.flatnonzero(geneve)
+    links = links if links is not None else Links.of(packets)
+    rows = np.flatnonzero(links.link >= 0)
     if len(rows) == 0:
         return RoleVotes()
 
     def column(name: str, at: np.ndarray = rows) -> np.ndarray:  # no copy of the Geneve rows as a table
         return packets[name].to_numpy()[at]
 
-    # The ends of every packet, taken at the rows each count needs.
-    src = Ends(packets["outer_src_hi"].to_numpy(), packets["outer_src_lo"].to_numpy())
-    dst = Ends(packets["outer_dst_hi"].to_numpy(), packets["outer_dst_lo"].to_numpy())
-    # Each link's first Geneve packet, in order; the other packets are one more key, not a copy of the rest.
-    firsts = group_ids([~geneve, src.hi, src.lo, dst.hi, dst.lo])[1]
-    firsts = firsts[geneve[firsts]]
-    first_seen = dict(zip(zip(src[firsts].addresses(), dst[firsts].addresses()), packets["ts_ns"].to_numpy()[firsts].tolist()))
+    def ends(at: np.ndarray) -> tuple[Ends, Ends]:  # the outer addresses of Geneve packets: their links' ends
+        return links.src[links.link[at]], links.dst[links.link[at]]
+
+    first_seen = dict(zip(zip(links.src.addresses(), links.dst.addresses()), packets["ts_ns"].to_numpy()[links.first].tolist()))
     votes = RoleVotes(geneve=len(rows), links=first_seen, paired=None, gwlb_fields=None)
     files = packets["file"].cat.codes.to_numpy()[rows]
     if every_packet or len(rows) <= 2 * SAMPLE_PER_FILE:
-        votes.paired = Counter(_pair_votes(_vote_keys(packets, rows, files), src[rows], dst[rows]))
+        votes.paired = Counter(_pair_votes(_vote_keys(packets, rows, files), *ends(rows)))
         fields = rows[(column("outer_ttl") == GWLB_TTL) & (column("outer_ip_id") == GWLB_IP_ID)]
-        votes.gwlb_fields = Counter(_count_votes(src[fields], dst[fields]))
+        votes.gwlb_fields = Counter(_count_votes(*ends(fields)))
     sample = _sample(files)
     if sample is None and votes.paired is not None:
         votes.sampled = Counter(votes.paired)
     else:  # a packet and its return copy are microseconds apart: each file's start has pairs
         at = np.arange(len(rows)) if sample is None else sample
-        votes.sampled = Counter(_pair_votes(_vote_keys(packets, rows[at], files[at]), src[rows[at]], dst[rows[at]]))
+        votes.sampled = Counter(_pair_votes(_vote_keys(packets, rows[at], files[at]), *ends(rows[at])))
     return votes
 
 
