@@ -1,7 +1,5 @@
 """``python -m gwcheck``: the same command line as the ``gwcheck`` script."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

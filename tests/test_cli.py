@@ -87,6 +87,17 @@ def test_python_m_gwcheck_version() -> None:
     assert done.returncode == 0 and done.stdout == f"gwcheck {__version__}\n"
 
 
+def test_the_process_ends_without_teardown_but_with_all_its_output(tmp_path: Path) -> None:
+    """``run`` leaves through os._exit: what it printed and every file it exported must be whole."""
+    import pandas as pd
+
+    done = subprocess.run([sys.executable, "-m", "gwcheck", "analyze", "--format", "json", "--export", tmp_path, HEALTHY],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == ExitCode.OK, done.stderr
+    packets = json.loads(done.stdout)["summary"]["packets"]
+    assert len(pd.read_csv(tmp_path / "packets.csv")) == len(pd.read_parquet(tmp_path / "packets.parquet")) == packets
+
+
 @pytest.mark.skipif(not SCRIPT.exists(), reason=f"console script not installed beside {sys.executable}")
 def test_console_script_analyzes_and_validates(tmp_path: Path) -> None:
     done = subprocess.run([SCRIPT, "analyze", "--quiet", HEALTHY], capture_output=True, text=True, timeout=300)
