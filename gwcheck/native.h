@@ -77,6 +77,11 @@ static inline int gw_typed_view(PyObject *object, Py_buffer *view, Py_ssize_t it
     return 0;
 }
 
+/* Release the first ``count`` of ``views``: the ones taken so far, on any path out of a kernel's wrapper. */
+static inline void gw_release(Py_buffer *views, int count) {
+    for (int i = 0; i < count; i++) PyBuffer_Release(&views[i]);
+}
+
 /* Elements in a checked view. */
 static inline Py_ssize_t gw_len(const Py_buffer *view) { return view->len / view->itemsize; }
 

@@ -14,25 +14,21 @@
 #include "pcap.h"
 #include "pcapng.h"
 
-/* The views ``kinds[i]`` of ``objects[i]``, all or none: on failure those already taken are released. */
+/* The views ``specs[i]`` of ``objects[i]``, all or none: on failure those already taken are released. */
 typedef struct {
     Py_ssize_t itemsize;
-    const char *kinds;
+    const char *formats;
     const char *what;
 } view_spec;
 
 static int typed_views(PyObject **objects, Py_buffer *views, const view_spec *specs, int count, int writable) {
     for (int i = 0; i < count; i++) {
-        if (gw_typed_view(objects[i], &views[i], specs[i].itemsize, specs[i].kinds, writable, specs[i].what) != 0) {
-            while (i-- > 0) PyBuffer_Release(&views[i]);
+        if (gw_typed_view(objects[i], &views[i], specs[i].itemsize, specs[i].formats, writable, specs[i].what) != 0) {
+            gw_release(views, i);
             return -1;
         }
     }
     return 0;
-}
-
-static void release(Py_buffer *views, int count) {
-    for (int i = 0; i < count; i++) PyBuffer_Release(&views[i]);
 }
 
 /* Every view of ``views[1:count]`` has the length of ``views[0]``; else ValueError naming ``what``. */
@@ -158,7 +154,7 @@ static PyObject *py_pcap_walk(PyObject *self, PyObject *args) {
     Py_buffer views[5];
     if (typed_views(objects, views, specs, 1, 0) != 0) return NULL;
     if (typed_views(objects + 1, views + 1, specs + 1, 4, 1) != 0) {
-        release(views, 1);
+        gw_release(views, 1);
         return NULL;
     }
     int64_t capacity = gw_len(&views[1]);
@@ -188,10 +184,10 @@ static PyObject *py_pcap_walk(PyObject *self, PyObject *args) {
         pcap_walk_order(buf, end, start, limit, n, 0, header_bytes, frac_to_ns, max_len, ts_ns, frame_offset, wire_len,
                         cap_len, capacity, result);
     Py_END_ALLOW_THREADS
-    release(views, 5);
+    gw_release(views, 5);
     return Py_BuildValue("LLLL", (long long)result[0], (long long)result[1], (long long)result[2], (long long)result[3]);
 fail:
-    release(views, 5);
+    gw_release(views, 5);
     return NULL;
 }
 
@@ -475,12 +471,12 @@ static PyObject *py_pcapng_walk(PyObject *self, PyObject *args) {
     Py_buffer views[13];
     if (typed_views(objects, views, specs, 1, 0) != 0) return NULL;
     if (typed_views(objects + 1, views + 1, specs + 1, 12, 1) != 0) {
-        release(views, 1);
+        gw_release(views, 1);
         return NULL;
     }
     if (same_lengths(views + 1, 6, "pcapng_walk: packet arrays") != 0 ||
         same_lengths(views + 7, 6, "pcapng_walk: interface arrays") != 0) {
-        release(views, 13);
+        gw_release(views, 13);
         return NULL;
     }
     pcapng_arrays a = {
@@ -493,7 +489,7 @@ static PyObject *py_pcapng_walk(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     r = pcapng_walk_blocks(buf, end, fill, &a);
     Py_END_ALLOW_THREADS
-    release(views, 13);
+    gw_release(views, 13);
     if (r.short_arrays) {
         PyErr_Format(PyExc_ValueError,
                      "pcapng_walk: the arrays (%lld packets, %lld interfaces) are too short for the blocks at offset %lld",

@@ -436,7 +436,7 @@ static PyObject *decode_records(PyObject *self, PyObject *args) {
     }
     result = Py_NewRef(Py_None);
 done:
-    for (int k = 0; k < held; k++) PyBuffer_Release(&views[k]);
+    gw_release(views, held);
     return result;
 }
 
@@ -508,7 +508,7 @@ static PyObject *walk_options(PyObject *self, PyObject *args) {
     }
     result = Py_NewRef(Py_None);
 done:
-    for (int j = 0; j < held; j++) PyBuffer_Release(&views[j]);
+    gw_release(views, held);
     return result;
 }
 

@@ -17,10 +17,6 @@
 #define KEY_FORMATS "?bBhHiIlLqQnN"   /* key columns: bools and integers of any width */
 #define SIGNED_FORMATS "bhilqn"
 
-static void release(Py_buffer *views, int count) {
-    for (int i = 0; i < count; i++) PyBuffer_Release(&views[i]);
-}
-
 /* ---------------------------------------------------------------- grouping */
 
 static const uint64_t PRIME = 0x9E3779B185EBCA87ULL;  /* xxHash64's first prime, as hash_columns */
@@ -267,7 +263,7 @@ static PyObject *py_hash_groups(PyObject *self, PyObject *args) {
     else
         result = Py_BuildValue("(LO)", (long long)groups, Py_True);
 done:
-    if (views != NULL) release(views, held);
+    if (views != NULL) gw_release(views, held);
     PyMem_Free(views);
     PyMem_Free(columns);
     Py_DECREF(sequence);
@@ -325,14 +321,14 @@ static PyObject *py_counting_order(PyObject *self, PyObject *args) {
     ok = counting_order((const int64_t *)views[0].buf, n, n_groups, start, (int64_t *)views[1].buf);
     Py_END_ALLOW_THREADS
     free(start);
-    release(views, held);
+    gw_release(views, held);
     if (!ok) {
         PyErr_Format(PyExc_ValueError, "ids: a group outside 0 to %lld", n_groups - 1);
         return NULL;
     }
     Py_RETURN_NONE;
 fail:
-    release(views, held);
+    gw_release(views, held);
     return NULL;
 }
 
@@ -428,10 +424,10 @@ static PyObject *py_pair_fifo(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "rows[%zd]: %lld is not a leg (0 to %zd)", bad, (long long)row[bad], n - 1);
         goto fail;
     }
-    release(views, held);
+    gw_release(views, held);
     Py_RETURN_NONE;
 fail:
-    release(views, held);
+    gw_release(views, held);
     return NULL;
 }
 
