@@ -313,8 +313,6 @@ def _analyze(args: argparse.Namespace, stderr: TextIO | None = None):
 
 def _analyze_with(args: argparse.Namespace, settings: dict, progress) -> object:
     """``analyze`` of ``args.captures`` with ``settings``, as a stream when ``--stream`` was given."""
-    from .pipeline import analyze
-
     if getattr(args, "dask", None) or getattr(args, "workdir", None):
         from .errors import ConfigError
 
@@ -327,12 +325,12 @@ def _analyze_with(args: argparse.Namespace, settings: dict, progress) -> object:
         from .incremental import analyze_stream
 
         return analyze_stream(args.captures, **settings)
-    return analyze(args.captures, progress=progress, **settings)
+    from .startup import analyze_captures  # reads the captures while pandas and the analysis are imported
+
+    return analyze_captures(args.captures, progress=progress, **settings)
 
 
 def _run_analyze(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
-    from .report.terminal import render
-
     if args.format == "html" and args.output is None:
         from .errors import ConfigError
 
@@ -348,6 +346,8 @@ def _run_analyze(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
 
             render_html(report, out)
         else:
+            from .report.terminal import render
+
             render(report, out, verbose=args.verbose, quiet=args.quiet)
     if args.export:
         from .tables.export import export_tables
@@ -363,13 +363,16 @@ def _run_analyze(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
 
 def _run_decode(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
     from .errors import ConfigError
-    from .tables.export import write_table
-    from .tables.packets import read_packets
+    from .startup import CaptureReader
 
     for output in filter(None, (args.output, args.options)):
         if not output.endswith((".parquet", ".csv")):
             raise ConfigError(f"output {output!r} must end in .parquet or .csv")
-    packets = read_packets(args.captures, port=args.port)
+    reader = CaptureReader(args.captures, port=args.port)  # read while pandas and pyarrow are imported
+    from .tables.export import write_table
+    from .tables.packets import packet_table
+
+    packets = packet_table(reader.columns())
     write_table(packets, args.output, text_addresses=args.text_addresses)
     stdout.write(f"wrote {len(packets)} packets to {args.output}\n")
     if args.options:
@@ -533,6 +536,8 @@ def _run_live(args: argparse.Namespace, stdout: TextIO) -> ExitCode:
             json.dump(document, out, indent=1)
             out.write("\n")
         else:
+            from .report.terminal import render
+
             render(report, out, verbose=args.verbose, quiet=args.quiet)
             if results:
                 out.write("\n")

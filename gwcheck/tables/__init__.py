@@ -1,5 +1,4 @@
-"""Columns in, DataFrames out: the packet table, and later the legs and flows built from it."""
+"""Columns in, DataFrames out: the packet table, and the legs and flows built from it.
 
-from .packets import read_packets
-
-__all__ = ["read_packets"]
+Nothing is imported here, so that ``tables.columns`` (numpy only) loads without pandas.
+"""
