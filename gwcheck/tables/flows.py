@@ -356,9 +356,10 @@ def _add_changes(flows: pd.DataFrame, t: pd.DataFrame, tcp_timeout_s: float, oth
     moved_at = first_move_ns(changes.pop("a_moved_at_ns"), changes.pop("b_moved_at_ns"))
     for name, values in changes.items():
         flows[name] = values
-    epoch = flow_epochs(flow, idle)
+    # A flow that uses one appliance cannot split: both directions share it.
+    rows = rows_of_several_appliances(flow, columns[2], n_flows)
     split = np.zeros(n_flows, bool)
-    split[split_epochs(flow, epoch, t["sender_is_a"].to_numpy(), t["appliance"].to_numpy())[0]] = True
+    split[split_epochs(flow[rows], flow_epochs(flow[rows], idle[rows]), columns[3][rows], columns[2][rows])[0]] = True
     flows["directions_split"] = split
     flows["moved_at_ns"] = moved_at
 
@@ -384,17 +385,19 @@ def flow_changes(
         same &= ~carried
     gap = np.where(same, ts - np.r_[ts[:1], ts[:-1]], 0)
     idle = same & (gap > timeout_ns)
-    previous = np.maximum(np.arange(len(flow)) - 1, 0)  # each row's predecessor (row 0 its own)
+    after = np.flatnonzero(idle)  # rows after an idle gap: each follows a row of its flow
+    after_flow = flow[after]
     out = {
         "max_gap_ns": np.maximum.reduceat(gap, flow_starts(flow, n_flows)) if len(flow) else np.zeros(0, np.int64),
-        "idle_gaps": np.bincount(flow[idle], minlength=n_flows).astype(np.int64),
-        "new_cookie_after_idle": np.bincount(flow[idle & (cookie != cookie[previous])], minlength=n_flows) > 0,
-        "new_appliance_after_idle": np.bincount(flow[idle & (appliance != appliance[previous])], minlength=n_flows) > 0,
-        "non_syn_after_idle": np.bincount(flow[idle & is_tcp & ~syn], minlength=n_flows) > 0,
+        "idle_gaps": np.bincount(after_flow, minlength=n_flows).astype(np.int64),
+        "new_cookie_after_idle": np.bincount(after_flow[cookie[after] != cookie[after - 1]], minlength=n_flows) > 0,
+        "new_appliance_after_idle": np.bincount(after_flow[appliance[after] != appliance[after - 1]], minlength=n_flows) > 0,
+        "non_syn_after_idle": np.bincount(after_flow[is_tcp[after] & ~syn[after]], minlength=n_flows) > 0,
     }
     # A change of appliance between consecutive packets of one direction, unless that direction had been
-    # silent past the idle timeout (GWLB then chooses afresh).
-    order = _by_flow_direction_time(flow, sender_is_a, ts)
+    # silent past the idle timeout (GWLB then chooses afresh).  Only flows that use several appliances can.
+    rows = rows_of_several_appliances(flow, appliance, n_flows)
+    order = rows[_by_flow_direction_time(flow[rows], sender_is_a[rows], ts[rows])]
     f, d, a, s_ts, s_timeout = flow[order], sender_is_a[order], appliance[order], ts[order], timeout_ns[order]
     same_direction = np.r_[False, (f[1:] == f[:-1]) & (d[1:] == d[:-1])]
     direction_idle = same_direction & (np.r_[0, np.diff(s_ts)] > s_timeout)
@@ -410,6 +413,15 @@ def flow_changes(
             moved_at[f[firsts]] = s_ts[firsts]
         out[f"{end}_moved_at_ns"] = moved_at
     return out, idle
+
+
+def rows_of_several_appliances(flow: np.ndarray, appliance: np.ndarray, n_flows: int) -> np.ndarray:
+    """The rows of the flows that use more than one appliance, when rows are sorted by flow; else every row."""
+    if not np.all(flow[1:] >= flow[:-1]):
+        return np.arange(len(flow))
+    several = np.zeros(n_flows, bool)
+    several[flow[1:][(flow[1:] == flow[:-1]) & (appliance[1:] != appliance[:-1])]] = True
+    return np.flatnonzero(several[flow])
 
 
 def _by_flow_direction_time(flow: np.ndarray, sender_is_a: np.ndarray, ts: np.ndarray) -> np.ndarray:
