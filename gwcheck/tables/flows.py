@@ -60,6 +60,9 @@ TCP_FLAG_COLUMNS = ("tcp_syn", "tcp_synack", "tcp_fin", "tcp_rst")
 #: The canonical flow key of a transit, in the order flows are sorted by: the two ends, lower end first.
 FLOW_KEY = ("aws_endpoint_id", "key_proto", "a_hi", "a_lo", "a_port", "b_hi", "b_lo", "b_port")
 
+#: The leg columns of a transit's key as sent, which its flow key is made of.
+SENT_KEY = ("aws_endpoint_id", "inner_proto", "inner_src_hi", "inner_src_lo", "inner_sport", "inner_dst_hi", "inner_dst_lo", "inner_dport")
+
 
 def build_transits(legs: pd.DataFrame, stickiness: str = "5-tuple") -> pd.DataFrame:
     """The transits of ``legs`` (``TRANSIT_CARRIED`` columns, ``leg``, the flow key, ``sender_is_a`` and ``flow``),
@@ -82,38 +85,37 @@ def build_transits(legs: pd.DataFrame, stickiness: str = "5-tuple") -> pd.DataFr
     t = {name: _take(legs[name], rows) for name in TRANSIT_CARRIED if name in legs and name not in FLOW_KEY}
     t["leg"] = rows
     t["sender_is_a"] = src_first[order]
-    # Sorted by flow: each transit's flow, and its flow's key.
-    t["flow"] = np.repeat(np.arange(n_flows), np.bincount(flow, minlength=n_flows))
+    # Sorted by flow: each transit's flow, and its flow's key, repeated over its transits.
+    per_flow = np.bincount(flow, minlength=n_flows)
+    t["flow"] = np.repeat(np.arange(n_flows), per_flow)
     for name in FLOW_KEY:
-        t[name] = flow_keys[name][t["flow"]]
+        t[name] = np.repeat(flow_keys[name], per_flow)
     return pd.DataFrame(t, copy=False)
 
 
 def _flows_of(legs: pd.DataFrame, leg: np.ndarray, stickiness: str) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """For the transits that are legs ``leg``: each one's flow, numbered in key order; each flow's key
     (``FLOW_KEY``); and whether each transit's sender is its flow's end a.  The transits' keys are not kept."""
-
-    def column(name: str) -> np.ndarray:
-        return legs[name].to_numpy()[leg]
-
-    proto = column("inner_proto")
+    # The transits grouped by their key as sent first: far fewer keys than transits to put in canonical order.
+    sent = [legs[name].to_numpy()[leg] for name in SENT_KEY]
+    sent_ids, sent_firsts = group_ids(sent)
+    endpoint, proto, s_hi, s_lo, sport, d_hi, d_lo, dport = (column[sent_firsts] for column in sent)
     with_ports = (stickiness == "5-tuple") & ~np.isin(proto, list(PORTLESS_PROTOCOLS))
-    sport = np.where(with_ports, column("inner_sport"), 0).astype(np.uint16)
-    dport = np.where(with_ports, column("inner_dport"), 0).astype(np.uint16)
-    s_hi, s_lo, d_hi, d_lo = column("inner_src_hi"), column("inner_src_lo"), column("inner_dst_hi"), column("inner_dst_lo")
+    sport = np.where(with_ports, sport, 0).astype(np.uint16)
+    dport = np.where(with_ports, dport, 0).astype(np.uint16)
     src_first = (s_hi < d_hi) | ((s_hi == d_hi) & ((s_lo < d_lo) | ((s_lo == d_lo) & (sport <= dport))))
     key = {
-        "aws_endpoint_id": column("aws_endpoint_id"),
+        "aws_endpoint_id": endpoint,
         "key_proto": proto if stickiness != "2-tuple" else np.zeros_like(proto),
         "a_hi": np.where(src_first, s_hi, d_hi), "a_lo": np.where(src_first, s_lo, d_lo), "a_port": np.where(src_first, sport, dport),
         "b_hi": np.where(src_first, d_hi, s_hi), "b_lo": np.where(src_first, d_lo, s_lo), "b_port": np.where(src_first, dport, sport),
     }
-    # Flows are numbered in key order: group the transits by hash, then sort only each flow's key.
+    # Flows are numbered in key order: group the keys by hash, then sort only each flow's key.
     ids, firsts = group_ids([key[name] for name in FLOW_KEY])
     group_of_flow = np.lexsort([key[name][firsts] for name in reversed(FLOW_KEY)])
     flow_of_group = np.empty(len(firsts), np.int64)
     flow_of_group[group_of_flow] = np.arange(len(firsts))
-    return flow_of_group[ids], {name: key[name][firsts[group_of_flow]] for name in FLOW_KEY}, src_first
+    return flow_of_group[ids][sent_ids], {name: key[name][firsts[group_of_flow]] for name in FLOW_KEY}, src_first[sent_ids]
 
 
 def _take(column: pd.Series, rows: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
@@ -142,15 +144,15 @@ def build_flows(
     fwd_rows, rev_rows = np.flatnonzero(fwd), np.flatnonzero(~fwd)
     fwd_flow, rev_flow = flow[fwd_rows], flow[rev_rows]
     # Transits are sorted by flow, then time: a flow's first row is its first and earliest transit.
-    starts = flow_starts(flow, n_flows)
-    ends = np.searchsorted(flow, np.arange(n_flows), side="right") - 1
+    ends = np.cumsum(np.bincount(flow, minlength=n_flows)) - 1
+    starts = np.r_[0, ends[:-1] + 1] if n_flows else ends
 
     def first(name: str) -> np.ndarray:
         return t[name].to_numpy()[starts]
 
     a = (first("a_hi"), first("a_lo"), first("a_port"))
     b = (first("b_hi"), first("b_lo"), first("b_port"))
-    flows = pd.DataFrame(index=pd.RangeIndex(n_flows, name="flow"))
+    flows: dict[str, np.ndarray | pd.api.extensions.ExtensionArray] = {}  # the columns, made a frame at once
     flows["protocol"] = first("inner_proto")
     flows["endpoint_id"] = first("aws_endpoint_id")
     flows["client_hi"] = np.where(client_is_a, a[0], b[0])
@@ -181,9 +183,9 @@ def build_flows(
         flows[name] = any_per_group(flow, kinds[name.removeprefix("tcp_")], n_flows)
     _add_latency(flows, legs, n_flows)
     _add_option_faults(flows, legs, t, n_flows)
-    _add_changes(flows, t, tcp_idle_timeout_s, udp_idle_timeout_s, kinds)
+    _add_changes(flows, t, tcp_idle_timeout_s, udp_idle_timeout_s, kinds, n_flows)
     _add_mtu(flows, t, legs, n_flows)
-    return flows
+    return pd.DataFrame(flows, index=pd.RangeIndex(n_flows, name="flow"), copy=False)
 
 
 def counts_by_code(flow: np.ndarray, code: np.ndarray, n_flows: int, n_codes: int) -> np.ndarray:
@@ -302,7 +304,7 @@ def _labels(uniques: np.ndarray, names: list[str] | None, dtype: np.dtype) -> pa
     return pa.array([str(v) for v in uniques], pa.string())
 
 
-def _add_latency(flows: pd.DataFrame, legs: pd.DataFrame, n_flows: int) -> None:
+def _add_latency(flows: dict, legs: pd.DataFrame, n_flows: int) -> None:
     paired_in = np.flatnonzero((legs["direction"].to_numpy() == Direction.INGRESS) & (legs["peer"].to_numpy() != NO_PEER))
     by_flow = LatencyGroups(legs["flow"].to_numpy()[paired_in], legs["latency_ns"].to_numpy()[paired_in])
     for name, values in (("latency_p50_us", by_flow.quantile_us(0.5)), ("latency_p99_us", by_flow.quantile_us(0.99)), ("latency_max_us", by_flow.max_us())):
@@ -311,7 +313,7 @@ def _add_latency(flows: pd.DataFrame, legs: pd.DataFrame, n_flows: int) -> None:
         flows[name] = column
 
 
-def _add_option_faults(flows: pd.DataFrame, legs: pd.DataFrame, t: pd.DataFrame, n_flows: int) -> None:
+def _add_option_faults(flows: dict, legs: pd.DataFrame, t: pd.DataFrame, n_flows: int) -> None:
     """Egress legs whose options differ from their ingress: a cookie the flow had before (stale) or another change."""
     flow, diff, cookie = changed_options(legs)
     of_changed = np.isin(t["flow"].to_numpy(), flow)  # the transits of those flows alone: usually few or none
@@ -345,10 +347,11 @@ def pair_codes(flow: np.ndarray, value: np.ndarray) -> np.ndarray:
     return (flow.astype(np.int64) << 32) | (value.astype(np.int64) & 0xFFFFFFFF)
 
 
-def _add_changes(flows: pd.DataFrame, t: pd.DataFrame, tcp_timeout_s: float, other_timeout_s: float, kinds: dict[str, np.ndarray]) -> None:
+def _add_changes(
+    flows: dict, t: pd.DataFrame, tcp_timeout_s: float, other_timeout_s: float, kinds: dict[str, np.ndarray], n_flows: int
+) -> None:
     """Idle gaps past the timeout and what followed; changes of appliance not explained by them."""
     flow = t["flow"].to_numpy()
-    n_flows = len(flows)
     timeout = idle_timeouts_ns(kinds["tcp"], tcp_timeout_s, other_timeout_s)
     columns = [t[name].to_numpy() for name in ("ts_ns", "aws_flow_cookie", "appliance", "sender_is_a")]
     changes, idle = flow_changes(flow, *columns, kinds["tcp"], kinds["syn"], timeout, n_flows)
@@ -467,7 +470,7 @@ def flow_starts(flow: np.ndarray, n_flows: int) -> np.ndarray:
     return np.searchsorted(flow, np.arange(n_flows))
 
 
-def _add_mtu(flows: pd.DataFrame, t: pd.DataFrame, legs: pd.DataFrame, n_flows: int) -> None:
+def _add_mtu(flows: dict, t: pd.DataFrame, legs: pd.DataFrame, n_flows: int) -> None:
     """Inner packets over GWLB's 8,500 bytes, told apart from GSO/GRO super-packets (a TCP payload above the MSS)."""
     flow = t["flow"].to_numpy()
     flow_mss = np.zeros(n_flows, np.int64)
