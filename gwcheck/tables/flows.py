@@ -354,16 +354,16 @@ def _add_changes(
     """Idle gaps past the timeout and what followed; changes of appliance not explained by them."""
     flow = t["flow"].to_numpy()
     timeout = idle_timeouts_ns(kinds["tcp"], tcp_timeout_s, other_timeout_s)
-    columns = [t[name].to_numpy() for name in ("ts_ns", "aws_flow_cookie", "appliance", "sender_is_a")]
-    changes, idle = flow_changes(flow, *columns, kinds["tcp"], kinds["syn"], timeout, n_flows)
+    ts, cookie, appliance, sender_is_a = (t[name].to_numpy() for name in ("ts_ns", "aws_flow_cookie", "appliance", "sender_is_a"))
+    changes, idle = flow_changes(flow, ts, cookie, appliance, sender_is_a, kinds["tcp"], kinds["syn"], timeout, n_flows)
     flows["max_gap_s"] = changes.pop("max_gap_ns") / 1e9
     moved_at = first_move_ns(changes.pop("a_moved_at_ns"), changes.pop("b_moved_at_ns"))
     for name, values in changes.items():
         flows[name] = values
     # A flow that uses one appliance cannot split: both directions share it.
-    rows = rows_of_several_appliances(flow, columns[2], n_flows)
+    rows = rows_of_several_appliances(flow, appliance, n_flows)
     split = np.zeros(n_flows, bool)
-    split[split_epochs(flow[rows], flow_epochs(flow[rows], idle[rows]), columns[3][rows], columns[2][rows])[0]] = True
+    split[split_epochs(flow[rows], flow_epochs(flow[rows], idle[rows]), sender_is_a[rows], appliance[rows])[0]] = True
     flows["directions_split"] = split
     flows["moved_at_ns"] = moved_at
 
