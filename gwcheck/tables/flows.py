@@ -82,8 +82,8 @@ def build_transits(legs: pd.DataFrame, stickiness: str = "5-tuple") -> pd.DataFr
     by_time = np.arange(len(ts)) if np.all(ts[1:] >= ts[:-1]) else np.argsort(ts, kind="stable")
     order = by_time[group_order(flow[by_time], n_flows)]
     rows = leg[order]
-    t = {"ts_ns": ts[order]}  # from the transits' times, a smaller array than the legs'
-    t.update({name: _take(legs[name], rows) for name in TRANSIT_CARRIED[1:] if name in legs and name not in FLOW_KEY})
+    carried = {"ts_ns": ts[order]}  # from the transits' times, a smaller array than the legs'
+    t = {name: carried[name] if name in carried else _take(legs[name], rows) for name in TRANSIT_CARRIED if name in legs and name not in FLOW_KEY}
     t["leg"] = rows
     t["sender_is_a"] = src_first[order]
     # Sorted by flow: each transit's flow, and its flow's key, repeated over its transits.
