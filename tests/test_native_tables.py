@@ -308,81 +308,124 @@ def test_counting_order_refuses_wrong_arguments():
         _kernels.counting_order(ids, 1 << 62, np.empty(3, np.int64))
 
 
+def _reference_pair(keys, rows, is_ingress, ts, window_ns, peer, ambiguous):
+    """The path pair_legs replaced: group the legs by key in capture order, then pair each key first-in first-out."""
+    by_key: dict[tuple, list[int]] = {}
+    for row, key in zip(rows, zip(*(k.tolist() for k in keys))):
+        by_key.setdefault(key, []).append(row)
+    for legs in by_key.values():
+        _reference_pair_fifo(legs, [False] + [True] * (len(legs) - 1), is_ingress, ts, window_ns, peer, ambiguous)
+
+
 def _random_legs(rng, n):
-    """Legs of a few keys with random directions and times, grouped as _pair_by groups them."""
-    key = rng.integers(0, max(1, n // 6), n)
+    """Legs of few keys (of two columns: several files) with random directions, and times that mostly advance but
+    step back now and then, as within one capture file."""
+    keys = [rng.integers(0, 3, n).astype(np.int8), rng.integers(0, max(1, n // 12), n).astype(np.uint64) << np.uint64(40)]
     is_ingress = rng.random(n) < 0.55
-    ts = np.cumsum(rng.integers(0, 400, n)).astype(np.int64)
-    order, same = group_sort([key])
-    return np.arange(n, dtype=np.int64)[order], same, is_ingress, ts
+    ts = np.cumsum(rng.integers(-150, 400, n)).astype(np.int64)
+    return keys, is_ingress, ts
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_pair_fifo_matches_python(seed):
+@pytest.mark.parametrize("seed", range(12))
+def test_pair_legs_matches_pairing_per_key(seed):
     rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 3000))
-    rows, same, is_ingress, ts = _random_legs(rng, n)
-    window = int(rng.choice([0, 500, 5000, 1 << 62]))
+    n = int(rng.integers(1, 4000))
+    keys, is_ingress, ts = _random_legs(rng, n)
+    window = int(rng.choice([0, 300, 2000, 1 << 62]))
     peer = np.full(n, -1, np.int64)
     earlier = rng.choice(n, n // 10, replace=False)  # paired by an earlier pass
     peer[earlier] = rng.integers(0, n, len(earlier))
     ambiguous = rng.random(n) < 0.05
+    rows = np.sort(rng.choice(n, int(rng.integers(0, n + 1)), replace=False)) if seed % 2 else None
     expected_peer, expected_ambiguous = peer.copy(), ambiguous.copy()
-    _kernels.pair_fifo(rows, same, is_ingress, ts, window, peer, ambiguous)
-    _reference_pair_fifo(rows.tolist(), same.tolist(), is_ingress.tolist(), ts.tolist(), window, expected_peer, expected_ambiguous)
+    taken = [k if rows is None else k[rows] for k in keys]
+    _kernels.pair_legs(taken, rows, is_ingress, ts, window, peer, ambiguous)
+    _reference_pair(taken, range(n) if rows is None else rows.tolist(), is_ingress.tolist(), ts.tolist(), window,
+                    expected_peer, expected_ambiguous)
     np.testing.assert_array_equal(peer, expected_peer)
     np.testing.assert_array_equal(ambiguous, expected_ambiguous)
+    if window >= 2000 and n >= 100:  # the case is not vacuous: legs pair, some ambiguously
+        fresh = np.setdiff1d(np.arange(n), earlier)
+        assert (peer[fresh] >= 0).any() and ambiguous[fresh].any()
 
 
-def test_pair_fifo_first_in_first_out():
+def test_pair_legs_many_keys_in_flight_grow_and_shrink_the_table():
+    """Tens of thousands of keys open at once (the table doubles), closed in another order than opened (slots
+    leave it and the ones after them shift back), some never closed."""
+    rng = np.random.default_rng(11)
+    opened = rng.permutation(60_000).astype(np.uint64)
+    closed = rng.permutation(opened)[:50_000]
+    key = np.concatenate([opened, closed, opened[:5000]])
+    is_ingress = np.r_[np.ones(60_000, bool), np.zeros(55_000, bool)]
+    ts = np.arange(len(key), dtype=np.int64)
+    peer, ambiguous = np.full(len(key), -1, np.int64), np.zeros(len(key), bool)
+    _kernels.pair_legs([key], None, is_ingress, ts, 1 << 40, peer, ambiguous)
+    expected_peer, expected_ambiguous = np.full(len(key), -1, np.int64), np.zeros(len(key), bool)
+    _reference_pair([key], range(len(key)), is_ingress.tolist(), ts.tolist(), 1 << 40, expected_peer, expected_ambiguous)
+    np.testing.assert_array_equal(peer, expected_peer)
+    assert not ambiguous.any()
+
+
+def test_pair_legs_first_in_first_out():
     # Key A: ingress 0 and 1, then egress 2 and 3; key B: ingress 4 too old for egress 5.
-    rows = np.array([0, 1, 2, 3, 4, 5], np.int64)
-    same = np.array([False, True, True, True, False, True])
+    key = np.array([0, 0, 0, 0, 1, 1], np.int64)
     is_ingress = np.array([True, True, False, False, True, False])
     ts = np.array([0, 10, 20, 30, 0, 2000], np.int64)
     peer, ambiguous = np.full(6, -1, np.int64), np.zeros(6, bool)
-    _kernels.pair_fifo(rows, same, is_ingress, ts, 1000, peer, ambiguous)
+    _kernels.pair_legs([key], None, is_ingress, ts, 1000, peer, ambiguous)
     np.testing.assert_array_equal(peer, [2, 3, 0, 1, -1, -1])
     np.testing.assert_array_equal(ambiguous, [True, False, True, False, False, False])
 
 
-def test_pair_fifo_times_wrap_as_int64():
-    rows = np.array([0, 1], np.int64)
+def test_pair_legs_tells_keys_of_one_hash_apart():
+    words = _colliding_words(100)  # (0, 0) and (1, m) share a hash: ingress of one, egress of the other, then (0, 0)
+    n = words.shape[1]
+    is_ingress = np.r_[np.ones(n - 1, bool), False]
+    is_ingress[n - 2] = False  # (1, m): an egress no ingress of its own key explains
+    peer, ambiguous = np.full(n, -1, np.int64), np.zeros(n, bool)
+    _kernels.pair_legs(list(words), None, is_ingress, np.arange(n, dtype=np.int64), 1000, peer, ambiguous)
+    assert peer[n - 2] == -1
+    assert peer[n - 3] == n - 1 and peer[n - 1] == n - 3
+
+
+def test_pair_legs_times_wrap_as_int64():
     ts = np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max], np.int64)  # the difference wraps to -1
     peer, ambiguous = np.full(2, -1, np.int64), np.zeros(2, bool)
-    _kernels.pair_fifo(rows, np.array([False, True]), np.array([True, False]), ts, 0, peer, ambiguous)
+    _kernels.pair_legs([np.zeros(2, np.int64)], None, np.array([True, False]), ts, 0, peer, ambiguous)
     np.testing.assert_array_equal(peer, [1, 0])
 
 
-def test_pair_fifo_refuses_wrong_arguments():
+def test_pair_legs_refuses_wrong_arguments():
     n = 4
     good = dict(
-        rows=np.arange(n, dtype=np.int64), same=np.ones(n, bool), is_ingress=np.array([True, False] * 2),
+        columns=[np.zeros(n, np.int64)], rows=None, is_ingress=np.array([True, False] * 2),
         ts=np.arange(n, dtype=np.int64), window_ns=10, peer=np.full(n, -1, np.int64), ambiguous=np.zeros(n, bool),
     )
 
     def call(**changes):
         args = {**good, **changes}
-        _kernels.pair_fifo(*args.values())
+        _kernels.pair_legs(*args.values())
 
     for name, bad in [
-        ("rows", good["rows"].astype(np.float64)), ("rows", good["rows"].astype(np.int32)),
-        ("same", good["same"].astype(np.int64)), ("is_ingress", good["is_ingress"].astype(np.float32)),
+        ("columns", [np.zeros(n, np.float64)]), ("columns", np.zeros(n, np.int64)), ("columns", [np.zeros((2, 2), np.int64)]),
+        ("rows", np.arange(n, dtype=np.float64)), ("rows", np.arange(n, dtype=np.int32)),
+        ("is_ingress", good["is_ingress"].astype(np.float32)),
         ("ts", good["ts"].astype(np.float64)), ("ts", good["ts"].astype(np.uint64)),
         ("peer", good["peer"].astype(np.float64)), ("ambiguous", good["ambiguous"].astype(np.uint8)),
         ("ts", np.arange(2 * n, dtype=np.int64)[::2]), ("window_ns", "10"),
     ]:
-        with pytest.raises(TypeError):
+        with pytest.raises((TypeError, ValueError)):
             call(**{name: bad})
     readonly = np.full(n, -1, np.int64)
     readonly.flags.writeable = False
     with pytest.raises(TypeError):
         call(peer=readonly)
     for changes in [
-        {"same": np.ones(n - 1, bool)}, {"is_ingress": np.ones(n + 1, bool)}, {"ts": np.arange(n - 1, dtype=np.int64)},
-        {"ambiguous": np.zeros(n + 1, bool)},
-        {"rows": np.array([0, 1, 4], np.int64), "same": np.ones(3, bool)},  # leg 4 of 4
-        {"rows": np.array([1, -1], np.int64), "same": np.ones(2, bool)},
+        {"columns": []}, {"columns": [np.zeros(n - 1, np.int64)]}, {"is_ingress": np.ones(n + 1, bool)},
+        {"ts": np.arange(n - 1, dtype=np.int64)}, {"ambiguous": np.zeros(n + 1, bool)},
+        {"rows": np.array([0, 1, 4], np.int64), "columns": [np.zeros(3, np.int64)]},  # leg 4 of 4
+        {"rows": np.array([1, -1], np.int64), "columns": [np.zeros(2, np.int64)]},
+        {"rows": np.array([0, 1], np.int64)},  # columns of 4 keys for 2 legs
     ]:
         peer = np.full(n, -1, np.int64)
         with pytest.raises(ValueError):

@@ -3,7 +3,7 @@
  * Python allocates every output as a numpy array and passes it in; each argument is checked (C-contiguous,
  * element size and kind, length) before any loop, so a wrong dtype is a TypeError and a wrong length or an
  * index out of range a ValueError, never a misread.  Scratch memory (the hash table, the counting sort's
- * starts, the pairing queue) is the kernel's own, freed on every path.  Loops run without the GIL.
+ * starts, the pairing queues) is the kernel's own, freed on every path.  Loops run without the GIL.
  */
 #include "native.h"
 
@@ -334,101 +334,236 @@ fail:
 
 /* ---------------------------------------------------------------- leg pairing */
 
-/* Pair legs ``rows`` (m of them, grouped by key, in capture order within a key; each a leg below n, checked
- * before): each egress takes the oldest unpaired ingress of its key within the window.  ``queue`` has m
- * elements. */
-static void pair_fifo(const int64_t *rows, const uint8_t *same_as_previous, Py_ssize_t m, Py_ssize_t n,
-                      const uint8_t *is_ingress, const int64_t *ts, int64_t window_ns, int64_t *peer, uint8_t *ambiguous,
-                      int64_t *queue) {
-    Py_ssize_t head = 0, tail = 0;
-    for (Py_ssize_t k = 0; k < m; k++) {
-        int64_t i = rows[k];
-        if ((uint64_t)i >= (uint64_t)n) continue;  /* checked before; only if rows changed meanwhile */
-        if (!same_as_previous[k]) head = tail = 0;
-        if (peer[i] != NO_PEER) continue;  /* paired by an earlier pass */
-        if (is_ingress[i]) {
-            queue[tail++] = i;
-            continue;
+/* Whether rows ``a`` and ``b`` have equal values in every key column (equal bits are equal values of one type). */
+static bool same_key(const column_t *columns, Py_ssize_t k, Py_ssize_t a, Py_ssize_t b) {
+    for (Py_ssize_t j = 0; j < k; j++) {
+        const void *data = columns[j].data;
+        bool equal;
+        switch (columns[j].itemsize) {
+        case 1: equal = ((const uint8_t *)data)[a] == ((const uint8_t *)data)[b]; break;
+        case 2: equal = ((const uint16_t *)data)[a] == ((const uint16_t *)data)[b]; break;
+        case 4: equal = ((const uint32_t *)data)[a] == ((const uint32_t *)data)[b]; break;
+        default: equal = ((const uint64_t *)data)[a] == ((const uint64_t *)data)[b]; break;
         }
-        /* Differences wrap, as int64 arithmetic does in numpy. */
-        while (head < tail && (int64_t)((uint64_t)ts[i] - (uint64_t)ts[queue[head]]) > window_ns) head++;
-        if (head < tail) {
-            int64_t j = queue[head];
-            peer[i] = j;
-            peer[j] = i;
-            if (tail - head > 1) {
-                ambiguous[i] = 1;
-                ambiguous[j] = 1;
-            }
-            head++;
-        }
+        if (!equal) return false;
     }
+    return true;
 }
 
-PyDoc_STRVAR(pair_fifo_doc,
-"pair_fifo(rows, same_as_previous, is_ingress, ts, window_ns, peer, ambiguous)\n\n"
-"Pair legs ``rows`` (int64, grouped by key, in capture order within a key; ``same_as_previous``, bool per\n"
-"row: its key equals the previous row's): each egress takes the oldest unpaired ingress of its key.\n"
+/* The open ingress legs of one key, oldest first: a queue linked through ``next`` (indexed by leg). */
+typedef struct {
+    uint64_t hash;
+    int64_t head;        /* oldest open ingress; -1: an empty slot */
+    int64_t tail;        /* newest open ingress */
+    int64_t tail_place;  /* its place in the legs paired: the key columns' row of the slot's key */
+} queue_t;
+
+static queue_t *new_queues(int bits) {
+    size_t size = (size_t)1 << bits;
+    queue_t *table = malloc(size * sizeof(queue_t));
+    if (table != NULL)
+        for (size_t s = 0; s < size; s++) table[s].head = -1;
+    return table;
+}
+
+/* Empty slot ``s`` of a linear-probing table, shifting back the slots after it that probed past it, so that
+ * every key stays reachable from its home slot without tombstones. */
+static void remove_queue(queue_t *table, uint64_t mask, int bits, uint64_t s) {
+    for (uint64_t t = (s + 1) & mask; table[t].head >= 0; t = (t + 1) & mask) {
+        uint64_t home = slot_of(table[t].hash, bits);
+        if (((t - home) & mask) >= ((t - s) & mask)) {  /* home not after s: the entry may move back to s */
+            table[s] = table[t];
+            s = t;
+        }
+    }
+    table[s].head = -1;
+}
+
+/* Double a table more than half full; false when out of memory (the table is then freed). */
+static bool grow_queues(queue_t **table, int *bits, uint64_t *mask) {
+    queue_t *old = *table;
+    uint64_t old_size = *mask + 1;
+    if (*bits >= 56) {  /* more keys than memory holds */
+        free(old);
+        return false;
+    }
+    *table = new_queues(++*bits);
+    *mask = ((uint64_t)1 << *bits) - 1;
+    if (*table == NULL) {
+        free(old);
+        return false;
+    }
+    for (uint64_t q = 0; q < old_size; q++) {
+        if (old[q].head >= 0) {
+            uint64_t t = slot_of(old[q].hash, *bits);
+            while ((*table)[t].head >= 0) t = (t + 1) & *mask;
+            (*table)[t] = old[q];
+        }
+    }
+    free(old);
+    return true;
+}
+
+/* Pair the legs ``rows`` (m of them, in capture order; every leg, 0 to m - 1, when rows is NULL; each below n,
+ * checked before), whose keys are the m rows of the ``k`` key ``columns``, in one pass: each egress takes the oldest
+ * open ingress of its key within the window, exactly as grouping by key and pairing each key first-in first-out
+ * does.  Only keys with open ingress are in the hash table (a key leaves it when its queue empties), so the table
+ * holds the keys in flight, not every key; the queues are linked through ``next`` (n elements).  Returns false
+ * when out of memory. */
+static bool pair_legs(const column_t *columns, Py_ssize_t k, const int64_t *rows, Py_ssize_t m, Py_ssize_t n,
+                      const uint8_t *is_ingress, const int64_t *ts, int64_t window_ns, int64_t *peer, uint8_t *ambiguous,
+                      int64_t *next) {
+    uint64_t hashes[2][BLOCK];
+    int bits = FIRST_BITS;
+    uint64_t mask = ((uint64_t)1 << bits) - 1, used = 0;
+    queue_t *table = new_queues(bits);
+    if (table == NULL) return false;
+    if (m > 0) hash_rows(columns, k, 0, m < BLOCK ? m : BLOCK, hashes[0]);
+    for (Py_ssize_t start = 0; start < m; start += BLOCK) {
+        Py_ssize_t count = m - start < BLOCK ? m - start : BLOCK, following = start + BLOCK;
+        const uint64_t *hash = hashes[(start / BLOCK) & 1];
+        if (following < m)
+            hash_rows(columns, k, following, m - following < BLOCK ? m - following : BLOCK, hashes[(following / BLOCK) & 1]);
+        for (Py_ssize_t r = start; r < start + count; r++) {
+            if (r + AHEAD < m) PREFETCH(&table[slot_of(hashes[((r + AHEAD) / BLOCK) & 1][(r + AHEAD) % BLOCK], bits)]);
+            int64_t i = rows != NULL ? rows[r] : (int64_t)r;
+            if ((uint64_t)i >= (uint64_t)n) continue;  /* checked before; only if rows changed meanwhile */
+            if (peer[i] != NO_PEER) continue;         /* paired by an earlier pass */
+            uint64_t x = hash[r - start];
+            uint64_t s = slot_of(x, bits);
+            while (table[s].head >= 0 && !(table[s].hash == x && same_key(columns, k, r, table[s].tail_place))) s = (s + 1) & mask;
+            queue_t *queue = &table[s];
+            if (is_ingress[i]) {
+                if (queue->head >= 0) {
+                    next[queue->tail] = i;
+                    queue->tail = i;
+                    queue->tail_place = r;
+                } else {
+                    *queue = (queue_t){.hash = x, .head = i, .tail = i, .tail_place = r};
+                    if (2 * ++used > mask + 1 && !grow_queues(&table, &bits, &mask)) return false;
+                }
+                continue;
+            }
+            if (queue->head < 0) continue;  /* no open ingress of its key */
+            /* Ingress older than the window leaves the queue, and the queue is empty once its tail leaves;
+             * differences wrap, as int64 arithmetic does in numpy. */
+            bool open = true;
+            while (open && (int64_t)((uint64_t)ts[i] - (uint64_t)ts[queue->head]) > window_ns) {
+                open = queue->head != queue->tail;
+                if (open) queue->head = next[queue->head];
+            }
+            if (open) {
+                int64_t j = queue->head;
+                peer[i] = j;
+                peer[j] = i;
+                open = j != queue->tail;
+                if (open) {  /* another ingress of the key could have been the one */
+                    ambiguous[i] = 1;
+                    ambiguous[j] = 1;
+                    queue->head = next[j];
+                }
+            }
+            if (!open) {
+                remove_queue(table, mask, bits, s);
+                used--;
+            }
+        }
+    }
+    free(table);
+    return true;
+}
+
+PyDoc_STRVAR(pair_legs_doc,
+"pair_legs(columns, rows, is_ingress, ts, window_ns, peer, ambiguous)\n\n"
+"Pair the legs ``rows`` (int64, in capture order; None: every leg in order) whose keys are the rows of\n"
+"``columns`` (C-contiguous 1-D arrays of integers or bools, one element per leg paired): each egress takes the\n"
+"oldest unpaired ingress of its key, in one pass with a hash table of the keys with ingress waiting.\n"
 "``is_ingress`` (bool), ``ts`` (int64), ``peer`` (int64, written) and ``ambiguous`` (bool, written) are\n"
 "indexed by leg; legs already paired (peer not -1) are skipped, and ingress older than ``window_ns`` when an\n"
 "egress arrives is left unpaired.  ValueError if a row is not a leg.");
 
-static PyObject *py_pair_fifo(PyObject *self, PyObject *args) {
-    PyObject *rows_object, *same_object, *ingress_object, *ts_object, *peer_object, *ambiguous_object;
+static PyObject *py_pair_legs(PyObject *self, PyObject *args) {
+    PyObject *columns_object, *rows_object, *ingress_object, *ts_object, *peer_object, *ambiguous_object;
     long long window_ns;
-    if (!PyArg_ParseTuple(args, "OOOOLOO:pair_fifo", &rows_object, &same_object, &ingress_object, &ts_object, &window_ns,
+    if (!PyArg_ParseTuple(args, "OOOOLOO:pair_legs", &columns_object, &rows_object, &ingress_object, &ts_object, &window_ns,
                           &peer_object, &ambiguous_object))
         return NULL;
-    Py_buffer views[6];
+    PyObject *sequence = PySequence_Fast(columns_object, "columns: expected a sequence of arrays");
+    if (sequence == NULL) return NULL;
+    Py_ssize_t k = PySequence_Fast_GET_SIZE(sequence);
+    Py_buffer *views = PyMem_Calloc((size_t)k + 5, sizeof(Py_buffer));
+    column_t *columns = PyMem_Calloc((size_t)(k > 0 ? k : 1), sizeof(column_t));
+    int64_t *next = NULL;
     int held = 0;
-    if (gw_typed_view(rows_object, &views[held], 8, GW_FORMAT_I64, 0, "rows") != 0) goto fail;
-    held++;
-    if (gw_typed_view(same_object, &views[held], 1, BYTES, 0, "same_as_previous") != 0) goto fail;
-    held++;
-    if (gw_typed_view(ingress_object, &views[held], 1, BYTES, 0, "is_ingress") != 0) goto fail;
-    held++;
-    if (gw_typed_view(ts_object, &views[held], 8, GW_FORMAT_I64, 0, "ts") != 0) goto fail;
-    held++;
-    if (gw_typed_view(peer_object, &views[held], 8, GW_FORMAT_I64, 1, "peer") != 0) goto fail;
-    held++;
-    if (gw_typed_view(ambiguous_object, &views[held], 1, GW_FORMAT_BOOL, 1, "ambiguous") != 0) goto fail;
-    held++;
-    Py_buffer *rows = &views[0], *same = &views[1], *ingress = &views[2], *ts = &views[3], *peer = &views[4],
-              *ambiguous = &views[5];
-    Py_ssize_t m = gw_len(rows), n = gw_len(peer);
-    if (gw_len(same) != m) {
-        PyErr_Format(PyExc_ValueError, "same_as_previous: expected %zd elements (as rows), got %zd", m, gw_len(same));
-        goto fail;
+    PyObject *result = NULL;
+    if (views == NULL || columns == NULL) {
+        PyErr_NoMemory();
+        goto done;
     }
+    if (k < 1) {
+        PyErr_SetString(PyExc_ValueError, "columns: no key columns");
+        goto done;
+    }
+    if (gw_typed_view(ingress_object, &views[held], 1, BYTES, 0, "is_ingress") != 0) goto done;
+    held++;
+    if (gw_typed_view(ts_object, &views[held], 8, GW_FORMAT_I64, 0, "ts") != 0) goto done;
+    held++;
+    if (gw_typed_view(peer_object, &views[held], 8, GW_FORMAT_I64, 1, "peer") != 0) goto done;
+    held++;
+    if (gw_typed_view(ambiguous_object, &views[held], 1, GW_FORMAT_BOOL, 1, "ambiguous") != 0) goto done;
+    held++;
+    Py_buffer *ingress = &views[0], *ts = &views[1], *peer = &views[2], *ambiguous = &views[3];
+    Py_ssize_t n = gw_len(peer);
     if (gw_len(ingress) != n || gw_len(ts) != n || gw_len(ambiguous) != n) {
         PyErr_Format(PyExc_ValueError, "is_ingress, ts, ambiguous: expected %zd elements (as peer), got %zd, %zd, %zd", n,
                      gw_len(ingress), gw_len(ts), gw_len(ambiguous));
-        goto fail;
+        goto done;
     }
-    const int64_t *row = (const int64_t *)rows->buf;
-    Py_ssize_t bad = -1;
-    int64_t *queue = malloc((size_t)(m > 0 ? m : 1) * sizeof(int64_t));
-    if (queue == NULL) {
+    const int64_t *rows = NULL;
+    Py_ssize_t m = n;
+    if (rows_object != Py_None) {
+        if (gw_typed_view(rows_object, &views[held], 8, GW_FORMAT_I64, 0, "rows") != 0) goto done;
+        held++;
+        rows = (const int64_t *)views[held - 1].buf;
+        m = gw_len(&views[held - 1]);
+        for (Py_ssize_t r = 0; r < m; r++) {
+            if (rows[r] < 0 || rows[r] >= n) {
+                PyErr_Format(PyExc_ValueError, "rows[%zd]: %lld is not a leg (0 to %zd)", r, (long long)rows[r], n - 1);
+                goto done;
+            }
+        }
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        if (key_view(PySequence_Fast_GET_ITEM(sequence, j), &views[held], &columns[j], j) != 0) goto done;
+        held++;
+        if (gw_len(&views[held - 1]) != m) {
+            PyErr_Format(PyExc_ValueError, "columns[%zd]: expected %zd elements (as rows), got %zd", j, m, gw_len(&views[held - 1]));
+            goto done;
+        }
+    }
+    next = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    if (next == NULL) {
         PyErr_NoMemory();
-        goto fail;
+        goto done;
     }
+    bool ok;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t k = 0; k < m && bad < 0; k++)  /* every row a leg, before anything is written */
-        if (row[k] < 0 || row[k] >= n) bad = k;
-    if (bad < 0)
-        pair_fifo(row, (const uint8_t *)same->buf, m, n, (const uint8_t *)ingress->buf, (const int64_t *)ts->buf, window_ns,
-                  (int64_t *)peer->buf, (uint8_t *)ambiguous->buf, queue);
+    ok = pair_legs(columns, k, rows, m, n, (const uint8_t *)ingress->buf, (const int64_t *)ts->buf, window_ns,
+                   (int64_t *)peer->buf, (uint8_t *)ambiguous->buf, next);
     Py_END_ALLOW_THREADS
-    free(queue);
-    if (bad >= 0) {
-        PyErr_Format(PyExc_ValueError, "rows[%zd]: %lld is not a leg (0 to %zd)", bad, (long long)row[bad], n - 1);
-        goto fail;
+    if (ok) {
+        result = Py_None;
+        Py_INCREF(result);
+    } else {
+        PyErr_NoMemory();
     }
-    gw_release(views, held);
-    Py_RETURN_NONE;
-fail:
-    gw_release(views, held);
-    return NULL;
+done:
+    free(next);
+    if (views != NULL) gw_release(views, held);
+    PyMem_Free(views);
+    PyMem_Free(columns);
+    Py_DECREF(sequence);
+    return result;
 }
 
 /* ---------------------------------------------------------------- module */
@@ -436,13 +571,13 @@ fail:
 static PyMethodDef methods[] = {
     {"hash_groups", py_hash_groups, METH_VARARGS, hash_groups_doc},
     {"counting_order", py_counting_order, METH_VARARGS, counting_order_doc},
-    {"pair_fifo", py_pair_fifo, METH_VARARGS, pair_fifo_doc},
+    {"pair_legs", py_pair_legs, METH_VARARGS, pair_legs_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_kernels",
-    "The table kernels: hash grouping, a counting sort by group, and FIFO pairing of legs.", -1, methods,
+    "The table kernels: hash grouping, a counting sort by group, and FIFO pairing of legs in one pass.", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

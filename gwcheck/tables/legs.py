@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from . import _kernels
-from .grouping import group_sort
 from .roles import Ends, Links, Roles, role_index
 from ..schema import GwlbShape
 
@@ -65,16 +64,16 @@ CARRIED = (
 def _pair_by(legs: pd.DataFrame, keys: list[str], candidates: np.ndarray, window_ns: int, peer: np.ndarray, ambiguous: np.ndarray) -> None:
     """Pair the ``candidates`` rows of ``legs`` that agree on ``keys``, writing ``peer`` and ``ambiguous``."""
     every = bool(candidates.all())
-    rows = np.arange(len(candidates)) if every else np.flatnonzero(candidates)
-    if len(rows) == 0:
+    rows = None if every else np.flatnonzero(candidates)
+    if rows is not None and len(rows) == 0:
         return
-    # Legs are in capture order, so within a key an ingress precedes its return even at equal timestamps.
-    order, same = group_sort([legs[k].to_numpy() if every else legs[k].to_numpy()[rows] for k in keys])
     is_ingress = legs["direction"].to_numpy() == Direction.INGRESS
     ts = np.ascontiguousarray(legs["ts_ns"].to_numpy(), np.int64)
-    # Each egress takes the oldest unpaired ingress of its key; legs paired by an earlier pass are skipped, and
-    # ingress older than the window when an egress arrives is left unpaired (gwcheck/tables/_kernels.c).
-    _kernels.pair_fifo(rows[order], same, is_ingress, ts, window_ns, peer, ambiguous)
+    # In capture order, so within a key an ingress precedes its return even at equal timestamps: each egress takes
+    # the oldest unpaired ingress of its key; legs paired by an earlier pass are skipped, and ingress older than
+    # the window when an egress arrives is left unpaired (gwcheck/tables/_kernels.c).
+    columns = [legs[k].to_numpy() if every else legs[k].to_numpy()[rows] for k in keys]
+    _kernels.pair_legs(columns, rows, is_ingress, ts, window_ns, peer, ambiguous)
 
 
 def build_legs(
