@@ -92,11 +92,13 @@ def test_pairing_matches_the_model(seed):
     rng = np.random.default_rng(seed)
     legs = _random_legs(rng, int(rng.integers(1, 3000)))
     window_ns = int(rng.choice([0, 400, 3000, 1 << 62]))
-    never = np.full(len(legs), np.iinfo(np.int64).max, np.int64)
-    legs_module._pair(legs, window_ns, (np.zeros(len(legs), np.int64), never))
+    bounds = (np.zeros(3, np.int64), np.full(3, np.iinfo(np.int64).max, np.int64))
+    paired = legs_module._pair({name: legs[name].to_numpy() for name in legs}, window_ns, bounds)
     expected_peer, expected_ambiguous = _model_pairs(legs, window_ns)
-    np.testing.assert_array_equal(legs["peer"].to_numpy(), expected_peer)
-    np.testing.assert_array_equal(legs["ambiguous"].to_numpy(), expected_ambiguous)
+    np.testing.assert_array_equal(paired["peer"], expected_peer)
+    np.testing.assert_array_equal(paired["ambiguous"], expected_ambiguous)
+    ts, both = legs["ts_ns"].to_numpy(), expected_peer != NO_PEER
+    np.testing.assert_array_equal(paired["latency_ns"], np.where(both, np.abs(ts - ts[expected_peer]), -1))
 
 
 def test_the_model_meets_every_case():

@@ -339,11 +339,14 @@ def test_pair_legs_matches_pairing_per_key(seed):
     rows = np.sort(rng.choice(n, int(rng.integers(0, n + 1)), replace=False)) if seed % 2 else None
     expected_peer, expected_ambiguous = peer.copy(), ambiguous.copy()
     taken = [k if rows is None else k[rows] for k in keys]
-    _kernels.pair_legs(taken, rows, is_ingress, ts, window, peer, ambiguous)
+    latency = np.full(n, -1, np.int64)
+    _kernels.pair_legs(taken, rows, is_ingress, ts, window, peer, latency, ambiguous)
     _reference_pair(taken, range(n) if rows is None else rows.tolist(), is_ingress.tolist(), ts.tolist(), window,
                     expected_peer, expected_ambiguous)
     np.testing.assert_array_equal(peer, expected_peer)
     np.testing.assert_array_equal(ambiguous, expected_ambiguous)
+    now = (expected_peer != -1) & (latency != -1)  # paired here, not by the earlier pass
+    np.testing.assert_array_equal(latency[now], np.abs(ts[now] - ts[expected_peer[now]]))
     if window >= 2000 and n >= 100:  # the case is not vacuous: legs pair, some ambiguously
         fresh = np.setdiff1d(np.arange(n), earlier)
         assert (peer[fresh] >= 0).any() and ambiguous[fresh].any()
@@ -359,7 +362,7 @@ def test_pair_legs_many_keys_in_flight_grow_and_shrink_the_table():
     is_ingress = np.r_[np.ones(60_000, bool), np.zeros(55_000, bool)]
     ts = np.arange(len(key), dtype=np.int64)
     peer, ambiguous = np.full(len(key), -1, np.int64), np.zeros(len(key), bool)
-    _kernels.pair_legs([key], None, is_ingress, ts, 1 << 40, peer, ambiguous)
+    _kernels.pair_legs([key], None, is_ingress, ts, 1 << 40, peer, np.empty(len(key), np.int64), ambiguous)
     expected_peer, expected_ambiguous = np.full(len(key), -1, np.int64), np.zeros(len(key), bool)
     _reference_pair([key], range(len(key)), is_ingress.tolist(), ts.tolist(), 1 << 40, expected_peer, expected_ambiguous)
     np.testing.assert_array_equal(peer, expected_peer)
@@ -371,9 +374,10 @@ def test_pair_legs_first_in_first_out():
     key = np.array([0, 0, 0, 0, 1, 1], np.int64)
     is_ingress = np.array([True, True, False, False, True, False])
     ts = np.array([0, 10, 20, 30, 0, 2000], np.int64)
-    peer, ambiguous = np.full(6, -1, np.int64), np.zeros(6, bool)
-    _kernels.pair_legs([key], None, is_ingress, ts, 1000, peer, ambiguous)
+    peer, latency, ambiguous = np.full(6, -1, np.int64), np.full(6, -1, np.int64), np.zeros(6, bool)
+    _kernels.pair_legs([key], None, is_ingress, ts, 1000, peer, latency, ambiguous)
     np.testing.assert_array_equal(peer, [2, 3, 0, 1, -1, -1])
+    np.testing.assert_array_equal(latency, [20, 20, 20, 20, -1, -1])
     np.testing.assert_array_equal(ambiguous, [True, False, True, False, False, False])
 
 
@@ -383,23 +387,25 @@ def test_pair_legs_tells_keys_of_one_hash_apart():
     is_ingress = np.r_[np.ones(n - 1, bool), False]
     is_ingress[n - 2] = False  # (1, m): an egress no ingress of its own key explains
     peer, ambiguous = np.full(n, -1, np.int64), np.zeros(n, bool)
-    _kernels.pair_legs(list(words), None, is_ingress, np.arange(n, dtype=np.int64), 1000, peer, ambiguous)
+    _kernels.pair_legs(list(words), None, is_ingress, np.arange(n, dtype=np.int64), 1000, peer, np.empty(n, np.int64), ambiguous)
     assert peer[n - 2] == -1
     assert peer[n - 3] == n - 1 and peer[n - 1] == n - 3
 
 
 def test_pair_legs_times_wrap_as_int64():
     ts = np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max], np.int64)  # the difference wraps to -1
-    peer, ambiguous = np.full(2, -1, np.int64), np.zeros(2, bool)
-    _kernels.pair_legs([np.zeros(2, np.int64)], None, np.array([True, False]), ts, 0, peer, ambiguous)
+    peer, latency, ambiguous = np.full(2, -1, np.int64), np.full(2, -1, np.int64), np.zeros(2, bool)
+    _kernels.pair_legs([np.zeros(2, np.int64)], None, np.array([True, False]), ts, 0, peer, latency, ambiguous)
     np.testing.assert_array_equal(peer, [1, 0])
+    np.testing.assert_array_equal(latency, np.abs(ts[::-1] - ts))  # numpy's wrapped |difference|: 1
 
 
 def test_pair_legs_refuses_wrong_arguments():
     n = 4
     good = dict(
         columns=[np.zeros(n, np.int64)], rows=None, is_ingress=np.array([True, False] * 2),
-        ts=np.arange(n, dtype=np.int64), window_ns=10, peer=np.full(n, -1, np.int64), ambiguous=np.zeros(n, bool),
+        ts=np.arange(n, dtype=np.int64), window_ns=10, peer=np.full(n, -1, np.int64),
+        latency=np.full(n, -1, np.int64), ambiguous=np.zeros(n, bool),
     )
 
     def call(**changes):
@@ -411,8 +417,8 @@ def test_pair_legs_refuses_wrong_arguments():
         ("rows", np.arange(n, dtype=np.float64)), ("rows", np.arange(n, dtype=np.int32)),
         ("is_ingress", good["is_ingress"].astype(np.float32)),
         ("ts", good["ts"].astype(np.float64)), ("ts", good["ts"].astype(np.uint64)),
-        ("peer", good["peer"].astype(np.float64)), ("ambiguous", good["ambiguous"].astype(np.uint8)),
-        ("ts", np.arange(2 * n, dtype=np.int64)[::2]), ("window_ns", "10"),
+        ("peer", good["peer"].astype(np.float64)), ("latency", good["latency"].astype(np.uint64)),
+        ("ambiguous", good["ambiguous"].astype(np.uint8)), ("ts", np.arange(2 * n, dtype=np.int64)[::2]), ("window_ns", "10"),
     ]:
         with pytest.raises((TypeError, ValueError)):
             call(**{name: bad})
@@ -422,7 +428,7 @@ def test_pair_legs_refuses_wrong_arguments():
         call(peer=readonly)
     for changes in [
         {"columns": []}, {"columns": [np.zeros(n - 1, np.int64)]}, {"is_ingress": np.ones(n + 1, bool)},
-        {"ts": np.arange(n - 1, dtype=np.int64)}, {"ambiguous": np.zeros(n + 1, bool)},
+        {"ts": np.arange(n - 1, dtype=np.int64)}, {"ambiguous": np.zeros(n + 1, bool)}, {"latency": np.zeros(n - 1, np.int64)},
         {"rows": np.array([0, 1, 4], np.int64), "columns": [np.zeros(3, np.int64)]},  # leg 4 of 4
         {"rows": np.array([1, -1], np.int64), "columns": [np.zeros(2, np.int64)]},
         {"rows": np.array([0, 1], np.int64)},  # columns of 4 keys for 2 legs

@@ -407,12 +407,12 @@ static bool grow_queues(queue_t **table, int *bits, uint64_t *mask) {
 /* Pair the legs ``rows`` (m of them, in capture order; every leg, 0 to m - 1, when rows is NULL; each below n,
  * checked before), whose keys are the m rows of the ``k`` key ``columns``, in one pass: each egress takes the oldest
  * open ingress of its key within the window, exactly as grouping by key and pairing each key first-in first-out
- * does.  Only keys with open ingress are in the hash table (a key leaves it when its queue empties), so the table
+ * does; writes each pair's ``latency`` (both legs).  Only keys with open ingress are in the hash table (a key leaves it when its queue empties), so the table
  * holds the keys in flight, not every key; the queues are linked through ``next`` (n elements).  Returns false
  * when out of memory. */
 static bool pair_legs(const column_t *columns, Py_ssize_t k, const int64_t *rows, Py_ssize_t m, Py_ssize_t n,
-                      const uint8_t *is_ingress, const int64_t *ts, int64_t window_ns, int64_t *peer, uint8_t *ambiguous,
-                      int64_t *next) {
+                      const uint8_t *is_ingress, const int64_t *ts, int64_t window_ns, int64_t *peer, int64_t *latency,
+                      uint8_t *ambiguous, int64_t *next) {
     uint64_t hashes[2][BLOCK];
     int bits = FIRST_BITS;
     uint64_t mask = ((uint64_t)1 << bits) - 1, used = 0;
@@ -456,6 +456,9 @@ static bool pair_legs(const column_t *columns, Py_ssize_t k, const int64_t *rows
                 int64_t j = queue->head;
                 peer[i] = j;
                 peer[j] = i;
+                /* |ts[i] - ts[j]| as numpy's int64 arithmetic gives it: the difference wraps, and so does its negation. */
+                uint64_t after = (uint64_t)ts[i] - (uint64_t)ts[j];
+                latency[i] = latency[j] = (int64_t)after < 0 ? (int64_t)(0 - after) : (int64_t)after;
                 open = j != queue->tail;
                 if (open) {  /* another ingress of the key could have been the one */
                     ambiguous[i] = 1;
@@ -474,24 +477,25 @@ static bool pair_legs(const column_t *columns, Py_ssize_t k, const int64_t *rows
 }
 
 PyDoc_STRVAR(pair_legs_doc,
-"pair_legs(columns, rows, is_ingress, ts, window_ns, peer, ambiguous)\n\n"
+"pair_legs(columns, rows, is_ingress, ts, window_ns, peer, latency, ambiguous)\n\n"
 "Pair the legs ``rows`` (int64, in capture order; None: every leg in order) whose keys are the rows of\n"
 "``columns`` (C-contiguous 1-D arrays of integers or bools, one element per leg paired): each egress takes the\n"
 "oldest unpaired ingress of its key, in one pass with a hash table of the keys with ingress waiting.\n"
-"``is_ingress`` (bool), ``ts`` (int64), ``peer`` (int64, written) and ``ambiguous`` (bool, written) are\n"
-"indexed by leg; legs already paired (peer not -1) are skipped, and ingress older than ``window_ns`` when an\n"
-"egress arrives is left unpaired.  ValueError if a row is not a leg.");
+"``is_ingress`` (bool), ``ts`` (int64), ``peer`` (int64, written), ``latency`` (int64, |ts difference| of each\n"
+"pair, written) and ``ambiguous`` (bool, written) are indexed by leg; legs already paired (peer not -1) are\n"
+"skipped, and ingress older than ``window_ns`` when an egress arrives is left unpaired.  ValueError if a row\n"
+"is not a leg.");
 
 static PyObject *py_pair_legs(PyObject *self, PyObject *args) {
-    PyObject *columns_object, *rows_object, *ingress_object, *ts_object, *peer_object, *ambiguous_object;
+    PyObject *columns_object, *rows_object, *ingress_object, *ts_object, *peer_object, *latency_object, *ambiguous_object;
     long long window_ns;
-    if (!PyArg_ParseTuple(args, "OOOOLOO:pair_legs", &columns_object, &rows_object, &ingress_object, &ts_object, &window_ns,
-                          &peer_object, &ambiguous_object))
+    if (!PyArg_ParseTuple(args, "OOOOLOOO:pair_legs", &columns_object, &rows_object, &ingress_object, &ts_object, &window_ns,
+                          &peer_object, &latency_object, &ambiguous_object))
         return NULL;
     PyObject *sequence = PySequence_Fast(columns_object, "columns: expected a sequence of arrays");
     if (sequence == NULL) return NULL;
     Py_ssize_t k = PySequence_Fast_GET_SIZE(sequence);
-    Py_buffer *views = PyMem_Calloc((size_t)k + 5, sizeof(Py_buffer));
+    Py_buffer *views = PyMem_Calloc((size_t)k + 6, sizeof(Py_buffer));
     column_t *columns = PyMem_Calloc((size_t)(k > 0 ? k : 1), sizeof(column_t));
     int64_t *next = NULL;
     int held = 0;
@@ -510,13 +514,15 @@ static PyObject *py_pair_legs(PyObject *self, PyObject *args) {
     held++;
     if (gw_typed_view(peer_object, &views[held], 8, GW_FORMAT_I64, 1, "peer") != 0) goto done;
     held++;
+    if (gw_typed_view(latency_object, &views[held], 8, GW_FORMAT_I64, 1, "latency") != 0) goto done;
+    held++;
     if (gw_typed_view(ambiguous_object, &views[held], 1, GW_FORMAT_BOOL, 1, "ambiguous") != 0) goto done;
     held++;
-    Py_buffer *ingress = &views[0], *ts = &views[1], *peer = &views[2], *ambiguous = &views[3];
+    Py_buffer *ingress = &views[0], *ts = &views[1], *peer = &views[2], *latency = &views[3], *ambiguous = &views[4];
     Py_ssize_t n = gw_len(peer);
-    if (gw_len(ingress) != n || gw_len(ts) != n || gw_len(ambiguous) != n) {
-        PyErr_Format(PyExc_ValueError, "is_ingress, ts, ambiguous: expected %zd elements (as peer), got %zd, %zd, %zd", n,
-                     gw_len(ingress), gw_len(ts), gw_len(ambiguous));
+    if (gw_len(ingress) != n || gw_len(ts) != n || gw_len(latency) != n || gw_len(ambiguous) != n) {
+        PyErr_Format(PyExc_ValueError, "is_ingress, ts, latency, ambiguous: expected %zd elements (as peer), got %zd, %zd, %zd, %zd",
+                     n, gw_len(ingress), gw_len(ts), gw_len(latency), gw_len(ambiguous));
         goto done;
     }
     const int64_t *rows = NULL;
@@ -549,7 +555,7 @@ static PyObject *py_pair_legs(PyObject *self, PyObject *args) {
     bool ok;
     Py_BEGIN_ALLOW_THREADS
     ok = pair_legs(columns, k, rows, m, n, (const uint8_t *)ingress->buf, (const int64_t *)ts->buf, window_ns,
-                   (int64_t *)peer->buf, (uint8_t *)ambiguous->buf, next);
+                   (int64_t *)peer->buf, (int64_t *)latency->buf, (uint8_t *)ambiguous->buf, next);
     Py_END_ALLOW_THREADS
     if (ok) {
         result = Py_None;

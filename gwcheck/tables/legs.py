@@ -61,19 +61,19 @@ CARRIED = (
 )
 
 
-def _pair_by(legs: pd.DataFrame, keys: list[str], candidates: np.ndarray, window_ns: int, peer: np.ndarray, ambiguous: np.ndarray) -> None:
-    """Pair the ``candidates`` rows of ``legs`` that agree on ``keys``, writing ``peer`` and ``ambiguous``."""
+def _pair_by(columns: dict[str, np.ndarray], keys: list[str], candidates: np.ndarray, is_ingress: np.ndarray, window_ns: int,
+             paired: dict[str, np.ndarray]) -> None:
+    """Pair the ``candidates`` legs that agree on ``keys``, writing ``paired``'s peer, latency_ns and ambiguous."""
     every = bool(candidates.all())
     rows = None if every else np.flatnonzero(candidates)
     if rows is not None and len(rows) == 0:
         return
-    is_ingress = legs["direction"].to_numpy() == Direction.INGRESS
-    ts = np.ascontiguousarray(legs["ts_ns"].to_numpy(), np.int64)
     # In capture order, so within a key an ingress precedes its return even at equal timestamps: each egress takes
     # the oldest unpaired ingress of its key; legs paired by an earlier pass are skipped, and ingress older than
     # the window when an egress arrives is left unpaired (gwcheck/tables/_kernels.c).
-    columns = [legs[k].to_numpy() if every else legs[k].to_numpy()[rows] for k in keys]
-    _kernels.pair_legs(columns, rows, is_ingress, ts, window_ns, peer, ambiguous)
+    keyed = [columns[k] if every else columns[k][rows] for k in keys]
+    ts = np.ascontiguousarray(columns["ts_ns"], np.int64)
+    _kernels.pair_legs(keyed, rows, is_ingress, ts, window_ns, paired["peer"], paired["latency_ns"], paired["ambiguous"])
 
 
 def build_legs(
@@ -106,9 +106,9 @@ def build_legs(
     direction, appliance, gwlb_node = link_roles(links.src, links.dst, roles)
     columns["direction"], columns["appliance"], columns["gwlb_node"] = direction[link], appliance[link], gwlb_node[link]
     columns["file_code"] = packets["file"].cat.codes.to_numpy()[is_geneve]
-    legs = pd.DataFrame(columns, copy=False)
-    _pair(legs, int(window_s * 1e9), _bounds_per_leg(legs, packets["file"].cat.categories, bounds))
-    return legs
+    files = packets["file"].cat.categories
+    columns.update(_pair(columns, int(window_s * 1e9), _capture_bounds(columns["ts_ns"], columns["file_code"], files, bounds)))
+    return pd.DataFrame(columns, copy=False)
 
 
 def link_roles(src: Ends, dst: Ends, roles: Roles) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -126,10 +126,10 @@ def link_roles(src: Ends, dst: Ends, roles: Roles) -> tuple[np.ndarray, np.ndarr
     return direction, appliance, gwlb_node
 
 
-def _bounds_per_leg(legs: pd.DataFrame, files: pd.Index, bounds: dict[str, tuple[int, int | None]] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Each leg's capture's first and last timestamp: from the legs per file, or from ``bounds`` by file name."""
-    ts = legs["ts_ns"].to_numpy()
-    codes = legs["file_code"].to_numpy()
+def _capture_bounds(ts: np.ndarray, codes: np.ndarray, files: pd.Index,
+                    bounds: dict[str, tuple[int, int | None]] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each file's capture's first and last timestamp (by file code): from the legs' times ``ts`` and file ``codes``,
+    or from ``bounds`` by file name."""
     if bounds is None:
         # Per run of legs from one file (one run a file, as captures are read), then per file.
         runs = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(ts) else np.zeros(0, np.intp)
@@ -138,59 +138,57 @@ def _bounds_per_leg(legs: pd.DataFrame, files: pd.Index, bounds: dict[str, tuple
         if len(runs):
             np.minimum.at(first_of, codes[runs], np.minimum.reduceat(ts, runs))
             np.maximum.at(last_of, codes[runs], np.maximum.reduceat(ts, runs))
-        return first_of[codes], last_of[codes]
+        return first_of, last_of
     never = np.iinfo(np.int64).max
     first_of = np.array([bounds[name][0] if name in bounds else 0 for name in files], np.int64)
     last_of = np.array([never if bounds.get(name, (0, None))[1] is None else bounds[name][1] for name in files], np.int64)
-    return first_of[codes], last_of[codes]
+    return first_of, last_of
 
 
-def _pair(legs: pd.DataFrame, window_ns: int, bounds: tuple[np.ndarray, np.ndarray]) -> None:
-    n = len(legs)
-    peer = np.full(n, NO_PEER, np.int64)
-    ambiguous = np.zeros(n, bool)
-    known = legs["direction"].to_numpy() != Direction.UNKNOWN
+def _pair(columns: dict[str, np.ndarray], window_ns: int, bounds: tuple[np.ndarray, np.ndarray]) -> dict[str, object]:
+    """The pairing columns of the legs ``columns``: peer, latency_ns, ambiguous, option_diff and pairing."""
+    n = len(columns["ts_ns"])
+    paired = {"peer": np.full(n, NO_PEER, np.int64), "latency_ns": np.full(n, -1, np.int64), "ambiguous": np.zeros(n, bool)}
+    direction = columns["direction"]
+    known, is_ingress = direction != Direction.UNKNOWN, direction == Direction.INGRESS
     place = ["file_code", "appliance", "gwlb_node", "outer_sport"]
-    _pair_by(legs, place + ["inner_digest"], known, window_ns, peer, ambiguous)
+    _pair_by(columns, place + ["inner_digest"], known, is_ingress, window_ns, paired)
     # An egress leg the appliance fragmented carries only part of the inner packet: pair its first
     # fragment on the inner headers instead of the digest.
-    fragmented = (legs["outer_frag"].to_numpy() & 0x2) != 0
-    leftover = known & (peer == NO_PEER) & (fragmented | (legs["direction"].to_numpy() == Direction.INGRESS))
+    fragmented = (columns["outer_frag"] & 0x2) != 0
     if fragmented.any():
+        leftover = known & (paired["peer"] == NO_PEER) & (fragmented | is_ingress)
         headers = ["inner_ip_version", "inner_proto", "inner_ip_id", "inner_sport", "inner_dport", "inner_tcp_seq", "inner_tcp_ack"]
-        _pair_by(legs, place + headers, leftover, window_ns, peer, ambiguous)
-    legs["peer"] = peer
-    ts = legs["ts_ns"].to_numpy()
-    paired = np.flatnonzero(peer != NO_PEER)  # rows, not a mask: numpy gathers by a mixed mask slowly
-    latency = np.full(n, -1, np.int64)
-    latency[paired] = np.abs(ts[peer[paired]] - ts[paired])
-    legs["latency_ns"] = latency
-    legs["ambiguous"] = ambiguous
-    legs["option_diff"] = _option_diff(legs, peer)
-    legs["pairing"] = _pairing(legs, peer, window_ns, *bounds)
+        _pair_by(columns, place + headers, leftover, is_ingress, window_ns, paired)
+    lonely = np.flatnonzero(paired["peer"] == NO_PEER)  # rows, not masks: few legs are unpaired
+    paired["option_diff"] = _option_diff(columns, paired["peer"], lonely)
+    paired["pairing"] = _pairing(columns, lonely, window_ns, *bounds)
+    return paired
 
 
-def _option_diff(legs: pd.DataFrame, peer: np.ndarray) -> np.ndarray:
-    diff = np.zeros(len(legs), np.uint8)
-    egress = (legs["direction"].to_numpy() == Direction.EGRESS) & (peer != NO_PEER)
+def _option_diff(columns: dict[str, np.ndarray], peer: np.ndarray, lonely: np.ndarray) -> np.ndarray:
+    """Per leg, the ``OPTION_*`` bits of the options in which a paired egress leg differs from its ingress leg."""
+    egress = columns["direction"] == Direction.EGRESS
+    egress[lonely] = False
     rows = np.flatnonzero(egress)
     other = peer[rows]
+    differ = np.zeros(len(rows), np.uint8)
     for column, bit in (("aws_endpoint_id", OPTION_ENDPOINT), ("aws_attachment_id", OPTION_ATTACHMENT), ("aws_flow_cookie", OPTION_COOKIE)):
-        values = legs[column].to_numpy()
-        diff[rows[values[rows] != values[other]]] |= bit
-    shape = legs["gwlb_shape"].to_numpy()
+        values = columns[column]
+        np.bitwise_or(differ, bit, out=differ, where=values[rows] != values[other])
     missing = int(GwlbShape.MISSING_ENDPOINT | GwlbShape.MISSING_ATTACHMENT | GwlbShape.MISSING_COOKIE)
-    diff[rows[(shape[rows] & missing) != (shape[other] & missing)]] |= OPTION_ENDPOINT | OPTION_ATTACHMENT | OPTION_COOKIE
+    shape = columns["gwlb_shape"] & missing
+    np.bitwise_or(differ, OPTION_ENDPOINT | OPTION_ATTACHMENT | OPTION_COOKIE, out=differ, where=shape[rows] != shape[other])
+    diff = np.zeros(len(egress), np.uint8)
+    diff[rows] = differ
     return diff
 
 
-def _pairing(legs: pd.DataFrame, peer: np.ndarray, window_ns: int, first: np.ndarray, last: np.ndarray) -> pd.Categorical:
-    direction = legs["direction"].to_numpy()
-    ts = legs["ts_ns"].to_numpy()
-    code = np.full(len(legs), Pairing.UNKNOWN, np.int8)
-    code[peer != NO_PEER] = Pairing.PAIRED
-    lonely_in = (peer == NO_PEER) & (direction == Direction.INGRESS)
-    code[lonely_in] = np.where(ts[lonely_in] > last[lonely_in] - window_ns, Pairing.IN_FLIGHT, Pairing.NOT_RETURNED)
-    lonely_out = (peer == NO_PEER) & (direction == Direction.EGRESS)
-    code[lonely_out] = np.where(ts[lonely_out] < first[lonely_out] + window_ns, Pairing.BEFORE_CAPTURE, Pairing.ORIGINATED)
+def _pairing(columns: dict[str, np.ndarray], lonely: np.ndarray, window_ns: int, first_of: np.ndarray, last_of: np.ndarray) -> pd.Categorical:
+    """Each leg's ``Pairing``: the unpaired ``lonely`` legs told apart by direction and their capture's bounds."""
+    code = np.full(len(columns["ts_ns"]), Pairing.PAIRED, np.int8)
+    direction, ts, file = columns["direction"][lonely], columns["ts_ns"][lonely], columns["file_code"][lonely]
+    in_flight = np.where(ts > last_of[file] - window_ns, Pairing.IN_FLIGHT, Pairing.NOT_RETURNED)
+    before_capture = np.where(ts < first_of[file] + window_ns, Pairing.BEFORE_CAPTURE, Pairing.ORIGINATED)
+    code[lonely] = np.select([direction == Direction.INGRESS, direction == Direction.EGRESS], [in_flight, before_capture], Pairing.UNKNOWN)
     return pd.Categorical.from_codes(code, categories=[p.label for p in Pairing])
