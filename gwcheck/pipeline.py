@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
-import sys
-import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -65,7 +61,6 @@ def analyze(
     if packets is None:
         if captures is None:
             raise ConfigError("give captures to read or a packet table")
-        _import_meanwhile(dist.CHI_SQUARE_MODULE)
         packets = read_packets(captures, port=port, progress=progress)
     links = Links.of(packets)  # found once for the roles, the legs and the packet tally
     roles = infer_roles(packets, *settings.stated_roles(), links=links)
@@ -77,18 +72,6 @@ def analyze(
     transits = build_transits(legs, stickiness)
     flows = build_flows(transits, legs, roles.appliance_names(), roles.gwlb_node_names(), tcp_idle_timeout_s, udp_idle_timeout_s)
     return assemble_report(flows, handshake_rtts(transits), tallies, roles, settings.as_dict(), packets=packets, legs=legs)
-
-
-def _import_meanwhile(module: str) -> None:
-    """Import ``module`` on a thread of its own while the captures are read (their kernels release the GIL);
-    whoever imports it later waits for that import or finds it done."""
-    if module not in sys.modules:
-        threading.Thread(target=_import_quietly, args=(module,), name=f"import {module}", daemon=True).start()
-
-
-def _import_quietly(module: str) -> None:
-    with contextlib.suppress(ImportError):  # the analysis itself reports it, where the module is needed
-        importlib.import_module(module)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,6 @@ same captures, and a bad setting is still refused before any capture error is re
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import threading
 from collections.abc import Iterable
 
@@ -49,12 +47,8 @@ class CaptureReader(threading.Thread):
 def analyze_captures(captures: PathLike | Iterable[PathLike], progress: Progress | None = None, port: int = GENEVE_PORT, **settings: object):
     """``pipeline.analyze(captures, port=port, progress=progress, **settings)``, the captures read while the analysis is imported."""
     reader = CaptureReader(captures, port, progress)
-    from .analysis.distribution import CHI_SQUARE_MODULE
     from .pipeline import AnalysisSettings, analyze  # pandas, pyarrow and the analysis: most of a second
     from .tables.packets import packet_table
-
-    with contextlib.suppress(ImportError):  # the analysis reports it where the module is needed
-        importlib.import_module(CHI_SQUARE_MODULE)
 
     AnalysisSettings(port=port, **settings)  # a bad setting is refused before the captures' own errors
     return analyze(packets=packet_table(reader.columns()), port=port, **settings)
