@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
 from ..schema import NS_PER_SECOND, NS_PER_US
-from ..summaries import LatencyGroups, ascending, group_codes, latency_summary_us
-from ..tables.grouping import group_order
+from ..summaries import LatencyGroups, ascending, latency_summary_us
 from ..tables.legs import NO_PEER, Direction
 
 TCP_SYN, TCP_ACK = 0x02, 0x10
@@ -21,54 +22,56 @@ PAIRED_COLUMNS = ("ts_ns", "latency_ns", "appliance", "gwlb_node", "aws_endpoint
 OVER_TIME_COLUMNS = ["appliance", "second", "count", "p50_us", "p99_us"]
 
 
+def paired_columns(legs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The ``PAIRED_COLUMNS`` of the ingress legs that came back, one row per dwell time."""
+    rows = np.flatnonzero((legs["direction"].to_numpy() == Direction.INGRESS) & (legs["peer"].to_numpy() != NO_PEER))
+    return {name: legs[name].to_numpy()[rows] for name in PAIRED_COLUMNS}
+
+
 def paired_ingress(legs: pd.DataFrame) -> pd.DataFrame:
     """The ingress legs that came back, one per dwell time (``PAIRED_COLUMNS``)."""
-    rows = np.flatnonzero((legs["direction"].to_numpy() == Direction.INGRESS) & (legs["peer"].to_numpy() != NO_PEER))
-    return pd.DataFrame({name: legs[name].to_numpy()[rows] for name in PAIRED_COLUMNS}, copy=False)
+    return pd.DataFrame(paired_columns(legs), copy=False)
 
 
-def in_latency_order(paired: pd.DataFrame) -> pd.DataFrame:
-    """``paired`` (from ``paired_ingress``) with its rows in order of latency, ties in table order."""
-    return paired.take(ascending(paired["latency_ns"].to_numpy()))
+def in_latency_order(paired: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``paired``'s ``PAIRED_COLUMNS`` (from ``paired_columns``) with their rows in order of latency, ties in table order."""
+    order = ascending(np.asarray(paired["latency_ns"]))
+    return {name: np.asarray(paired[name])[order] for name in PAIRED_COLUMNS}
 
 
-def latency_by(paired: pd.DataFrame, column: str, names: list[str] | None = None) -> pd.DataFrame:
+def latency_by(paired: Mapping[str, np.ndarray], column: str, names: list[str] | None = None) -> pd.DataFrame:
     """Latency summary (count, min, p50, p90, p99, p99.9, max, mean in microseconds) per value of ``column``.
 
-    ``paired`` is ``paired_ingress(legs)``, selected once by the caller for every summary it makes.
+    ``paired`` is ``in_latency_order``'s, made once by the caller for every summary it makes.
     """
-    codes, values = group_codes(paired[column].to_numpy())
-    latency_ns = paired["latency_ns"].to_numpy()
-    # Rows by value, unsorted within one: each summary sorts what it needs.
-    ends = np.cumsum(np.bincount(codes, minlength=len(values)))
-    rows = {}
-    for value, at in zip(values, np.split(group_order(codes, len(values)), ends[:-1])):
-        if len(at):
-            label = names[int(value)] if names is not None and int(value) >= 0 else value
-            rows[label] = latency_summary_us(latency_ns[at])
-    frame = pd.DataFrame.from_dict(rows, orient="index")
+    groups = LatencyGroups(paired[column], paired["latency_ns"], in_order=True)
+    labels = groups.groups if names is None else [names[int(value)] if value >= 0 else value for value in groups.groups]
+    frame = pd.DataFrame.from_dict(dict(zip(labels, groups.summaries())), orient="index")
     frame.index.name = column
     return frame
 
 
-def overall_latency(paired: pd.DataFrame) -> dict:
-    """The latency summary of every dwell time in ``paired`` (``paired_ingress(legs)``)."""
-    return latency_summary_us(paired["latency_ns"].to_numpy())
+def overall_latency(paired: Mapping[str, np.ndarray]) -> dict:
+    """The latency summary of every dwell time in ``paired`` (``in_latency_order``'s)."""
+    latency_ns = paired["latency_ns"]
+    if len(latency_ns) == 0:
+        return latency_summary_us(latency_ns)
+    return LatencyGroups(np.zeros(len(latency_ns), np.int8), latency_ns, in_order=True).summaries()[0]
 
 
-def latency_over_time(paired: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """Per appliance and second of its capture (``paired`` from ``paired_ingress``): packets returned, p50 and p99 dwell time in microseconds."""
-    if paired.empty:
+def latency_over_time(paired: Mapping[str, np.ndarray], names: list[str]) -> pd.DataFrame:
+    """Per appliance and second of its capture (``paired`` from ``in_latency_order``): packets returned, p50 and p99 dwell time in microseconds."""
+    if len(paired["latency_ns"]) == 0:
         return pd.DataFrame(columns=OVER_TIME_COLUMNS)
     # Grouped by each appliance's rank among the names (the order of grouping by name), then by second,
     # as one integer: no string per leg.
     by_name = sorted(range(len(names)), key=names.__getitem__)
     rank = np.empty(len(names), np.int64)
     rank[by_name] = np.arange(len(names))
-    second = paired["ts_ns"].to_numpy() // NS_PER_SECOND
+    second = paired["ts_ns"] // NS_PER_SECOND
     first_second = int(second.min())
     seconds = int(second.max()) - first_second + 1
-    groups = LatencyGroups(rank[paired["appliance"].to_numpy()] * seconds + (second - first_second), paired["latency_ns"].to_numpy())
+    groups = LatencyGroups(rank[paired["appliance"]] * seconds + (second - first_second), paired["latency_ns"], in_order=True)
     appliance_rank, second_of_group = np.divmod(groups.groups, seconds)
     return pd.DataFrame(
         {

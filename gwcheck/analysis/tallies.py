@@ -10,6 +10,7 @@ count, min, max and mean stay exact.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,7 @@ from ..tables.grouping import group_ids
 from ..tables.legs import Direction, Pairing
 from ..tables.packets import concat_packets
 from ..tables.roles import Links
-from .latency import OVER_TIME_COLUMNS, PAIRED_COLUMNS, in_latency_order, latency_by, latency_over_time, overall_latency, paired_ingress
+from .latency import OVER_TIME_COLUMNS, PAIRED_COLUMNS, in_latency_order, latency_by, latency_over_time, overall_latency, paired_columns
 
 Address = tuple[int, int]
 
@@ -160,26 +161,27 @@ class LatencyTally:
     def __init__(self, exact: bool = True, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
         self.exact = exact
         self.relative_accuracy = relative_accuracy
-        self._paired: list[pd.DataFrame] = []  # exact: the paired ingress legs' PAIRED_COLUMNS
-        self._in_order = False  # exact: _paired is one table in order of latency
+        self._paired: list[dict[str, np.ndarray]] = []  # exact: the paired ingress legs' PAIRED_COLUMNS
+        self._in_order = False  # exact: _paired is one set of columns in order of latency
         self._sketches: dict[tuple[str, object], LatencySketch] = {}  # (place column or "overall", value)
         self._seconds: dict[tuple[int, int], LatencySketch] = {}  # (appliance, second)
 
-    def add(self, paired: pd.DataFrame) -> None:
-        """Add paired ingress legs (``analysis.latency.paired_ingress``)."""
-        if len(paired) == 0:
+    def add(self, paired: Mapping[str, np.ndarray]) -> None:
+        """Add paired ingress legs' columns (``analysis.latency.paired_columns``, or its table ``paired_ingress``)."""
+        paired = {name: np.asarray(paired[name]) for name in PAIRED_COLUMNS}
+        latency = paired["latency_ns"]
+        if len(latency) == 0:
             return
         if self.exact:
-            self._paired.append(paired[list(PAIRED_COLUMNS)])
+            self._paired.append(paired)
             self._in_order = False
             return
-        latency = paired["latency_ns"].to_numpy()
         self._sketch("overall", None).add(latency)
         for column in PLACES:
-            for value, rows in _groups(paired[column].to_numpy()):
+            for value, rows in _groups(paired[column]):
                 self._sketch(column, value).add(latency[rows])
-        second = paired["ts_ns"].to_numpy() // NS_PER_SECOND
-        keys = paired["appliance"].to_numpy().astype(np.int64) * (1 << 40) + second
+        second = paired["ts_ns"] // NS_PER_SECOND
+        keys = paired["appliance"].astype(np.int64) * (1 << 40) + second
         for key, rows in _groups(keys):
             appliance, sec = divmod(int(key), 1 << 40)
             self._seconds.setdefault((appliance, sec), LatencySketch(self.relative_accuracy)).add(latency[rows])
@@ -200,12 +202,13 @@ class LatencyTally:
         for key, sketch in other._seconds.items():
             self._seconds.setdefault(key, LatencySketch(self.relative_accuracy)).merge(sketch)
 
-    def _all_paired(self) -> pd.DataFrame:
-        """Every paired leg added, in one table in order of latency: each percentile taken of it, overall or per
-        place, then partitions values already sorted, which is quick (the summaries do not depend on the order)."""
+    def _all_paired(self) -> dict[str, np.ndarray]:
+        """Every paired leg added, as columns in order of latency: every summary, overall, per place or per
+        second, then reads its percentiles from latencies grouped by a counting sort (the summaries do not
+        depend on the order)."""
         if not self._in_order:
-            empty = pd.DataFrame({name: pd.Series(dtype=np.int64) for name in PAIRED_COLUMNS})
-            paired = self._paired[0] if len(self._paired) == 1 else pd.concat(self._paired, ignore_index=True) if self._paired else empty
+            parts = self._paired or [{name: np.zeros(0, np.int64) for name in PAIRED_COLUMNS}]
+            paired = parts[0] if len(parts) == 1 else {name: np.concatenate([part[name] for part in parts]) for name in PAIRED_COLUMNS}
             self._paired, self._in_order = [in_latency_order(paired)], True
         return self._paired[0]
 
@@ -294,7 +297,7 @@ class LegTally:
             )
             table["bytes_in"] = bytes_in[real]
             self._add_place(column, table)
-        self.latency.add(paired_ingress(legs))
+        self.latency.add(paired_columns(legs))
 
     def _add_place(self, column: str, table: pd.DataFrame) -> None:
         if column in self.places:
