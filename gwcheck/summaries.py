@@ -67,20 +67,20 @@ class LatencyGroups:
     def __init__(self, group: np.ndarray, latency_ns: np.ndarray, in_order: bool = False) -> None:
         codes, values = group_codes(group)
         latency_ns = np.asarray(latency_ns, dtype=np.int64)
-        span = int(latency_ns.max()) + 1 if len(latency_ns) else 1
         if in_order:
-            order = group_order(codes, len(values))
-            sorted_codes, self.sorted_ns = codes[order], latency_ns[order]
-        elif not (latency_ns < 0).any() and len(values) * span < 2**62:
+            self.sorted_ns = latency_ns[group_order(codes, len(values))]
+        elif len(latency_ns) and not (latency_ns < 0).any() and len(values) * (int(latency_ns.max()) + 1) < 2**62:
             # One sort of a combined key, far faster than a sort on two keys.
-            combined = np.sort(codes * span + latency_ns)
-            sorted_codes, self.sorted_ns = np.divmod(combined, span)
+            span = int(latency_ns.max()) + 1
+            self.sorted_ns = np.sort(codes * span + latency_ns) % span
         else:
-            order = np.lexsort((latency_ns, codes))
-            sorted_codes, self.sorted_ns = codes[order], latency_ns[order]
-        self.starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(codes) else np.zeros(0, np.int64)
-        self.counts = np.diff(np.r_[self.starts, len(codes)])
-        self.groups = values[sorted_codes[self.starts]]
+            self.sorted_ns = latency_ns[np.lexsort((latency_ns, codes))]
+        # Codes ascend with their values: each group's rows follow those of the codes below it.
+        counts = np.bincount(codes, minlength=len(values))
+        present = counts > 0
+        self.starts = (np.cumsum(counts) - counts)[present]
+        self.counts = counts[present]
+        self.groups = values[present]
 
     def quantile_us(self, q: float) -> np.ndarray:
         """Per group, quantile ``q`` in microseconds as pandas' ``groupby(...).quantile`` gives it: linear

@@ -46,9 +46,10 @@ def latency_by(paired: Mapping[str, np.ndarray], column: str, names: list[str] |
     """
     groups = LatencyGroups(paired[column], paired["latency_ns"], in_order=True)
     labels = groups.groups if names is None else [names[int(value)] if value >= 0 else value for value in groups.groups]
-    frame = pd.DataFrame.from_dict(dict(zip(labels, groups.summaries())), orient="index")
-    frame.index.name = column
-    return frame
+    summaries = groups.summaries()
+    if not summaries:
+        return pd.DataFrame(index=pd.RangeIndex(0, name=column))
+    return pd.DataFrame({key: [summary[key] for summary in summaries] for key in summaries[0]}, index=pd.Index(labels, name=column))
 
 
 def overall_latency(paired: Mapping[str, np.ndarray]) -> dict:
