@@ -34,17 +34,17 @@ def format_flow_key(proto: int, client: str, client_port: int, server: str, serv
 def format_flow_keys(
     proto: np.ndarray, client: pa.Array, client_port: np.ndarray, server: pa.Array, server_port: np.ndarray, endpoint: pa.Array
 ) -> pa.Array:
-    """``format_flow_key`` of many flows, addresses and endpoints given as Arrow text: built column by column
-    in Arrow's kernels, each protocol's name made once."""
+    """``format_flow_key`` of many flows, addresses and endpoints given as Arrow text: one concatenation in
+    Arrow's kernels, whose pieces around the addresses (protocol name, brackets, colons, ports) are taken from
+    the few texts each can be."""
     proto = np.asarray(proto)
     protocols, code = np.unique(proto, return_inverse=True)
-    name = take_text([protocol_name(p) for p in protocols.tolist()], code.reshape(-1))
-    ports = [pc.cast(pa.array(np.asarray(p)), pa.string()) for p in (client_port, server_port)]
-    with_ports = join_text(name, " ", _bracketed(client), ":", ports[0], " > ", _bracketed(server), ":", ports[1], " @ ", endpoint)
-    portless = join_text(name, " ", client, " > ", server, " @ ", endpoint)
-    return pc.if_else(pa.array(np.isin(proto, list(PORTLESS_PROTOCOLS))), portless, with_ports)
-
-
-def _bracketed(addresses: pa.Array) -> pa.Array:
-    """IPv6 address text in brackets, as ``_side`` writes it before a port; IPv4 as it is."""
-    return pc.if_else(pc.match_substring(addresses, ":"), join_text("[", addresses, "]"), addresses)
+    code = code.reshape(-1)
+    with_ports = ~np.isin(protocols, list(PORTLESS_PROTOCOLS))[code]
+    # As _side writes a side: IPv6 text in brackets before its port, a colon before the port, nothing without one.
+    bracketed = [with_ports & pc.match_substring(side, ":").to_numpy(zero_copy_only=False) for side in (client, server)]
+    before_client = take_text([f"{protocol_name(p)} {bracket}" for p in protocols.tolist() for bracket in ("", "[")], code * 2 + bracketed[0])
+    before_server = take_text([" > ", " > ["], bracketed[1].astype(np.int64))
+    after = [take_text(["", ":", "]:"], with_ports.astype(np.int64) + side_bracketed) for side_bracketed in bracketed]
+    ports = [pc.if_else(pa.array(with_ports), pc.cast(pa.array(np.asarray(p)), pa.string()), "") for p in (client_port, server_port)]
+    return join_text(before_client, client, after[0], ports[0], before_server, server, after[1], ports[1], " @ ", endpoint)
