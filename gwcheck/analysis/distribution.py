@@ -19,18 +19,17 @@ def spread(counts: pd.DataFrame, flows: pd.Series, latency: pd.DataFrame, labels
     (``flows_per_place``).  ``latency`` is the latency summary by the same label, whose p50, p99 and max
     the table repeats; ``labels`` name raw values that are indexes.
     """
-    out = counts.copy()
-    out.index = [labels[int(k)] for k in counts.index] if labels is not None else counts.index
-    out["flows"] = flows.reindex(out.index).fillna(0).astype(np.int64).to_numpy() if len(out) else np.zeros(0, np.int64)
-    place_latency = latency.reindex(out.index)
+    index = pd.Index([labels[int(k)] for k in counts.index], name=name) if labels is not None else counts.index.rename(name)
+    out = {column: counts[column].to_numpy() for column in counts.columns}
+    out["flows"] = flows.reindex(index).fillna(0).astype(np.int64).to_numpy() if len(index) else np.zeros(0, np.int64)
     for stat in ("p50", "p99", "max"):
-        out[f"latency_{stat}_us"] = place_latency[stat] if stat in place_latency else np.nan
+        out[f"latency_{stat}_us"] = latency[stat].reindex(index).to_numpy() if stat in latency else np.full(len(index), np.nan)
     for column in ("packets_in", "bytes_in", "flows"):
         total = out[column].sum()
-        out[f"{column}_share"] = out[column] / total if total else 0.0
-    out["returned_share"] = np.where(out["packets_in"] > 0, out["returned"] / out["packets_in"].where(out["packets_in"] > 0, 1), np.nan)
-    out.index.name = name
-    return out
+        out[f"{column}_share"] = out[column] / total if total else np.zeros(len(index))
+    packets_in = out["packets_in"]
+    out["returned_share"] = np.where(packets_in > 0, out["returned"] / np.where(packets_in > 0, packets_in, 1), np.nan)
+    return pd.DataFrame(out, index=index)
 
 
 def flows_per_place(names: pd.Series) -> pd.Series:
