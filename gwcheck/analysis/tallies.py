@@ -262,25 +262,35 @@ class LegTally:
         """Count a leg table (``tables.legs.build_legs``); each leg once over all calls."""
         if len(legs) == 0:
             return
-        direction = legs["direction"].to_numpy()
         self.legs += len(legs)
-        self.ingress += int((direction == Direction.INGRESS).sum())
-        self.egress += int((direction == Direction.EGRESS).sum())
-        self.unknown += int((direction == Direction.UNKNOWN).sum())
         self.ambiguous += int(legs["ambiguous"].sum())
-        self.by_outcome.update(_value_counts(legs["pairing"]))
-        pairing = legs["pairing"].cat.codes.to_numpy()
-        ingress = direction == Direction.INGRESS
-        # Each leg's direction and pairing as one class (a pairing outside ``Pairing`` last): one count per
-        # place and class gives every column of PLACE_COUNTS.
+        # Legs by place, direction and pairing (a few dozen combinations): one hash of the rows, and every
+        # count below is a sum over the combinations.
+        keys = [legs[column].to_numpy() for column in (*PLACES, "direction")] + [legs["pairing"].cat.codes.to_numpy()]
+        combination, firsts = group_ids(keys)
+        legs_of = np.bincount(combination, minlength=len(firsts))
+        bytes_of = np.bincount(combination, weights=legs["inner_ip_len_bytes"].to_numpy(), minlength=len(firsts))
+        values = [key[firsts] for key in keys]
+        direction, pairing = values[-2].astype(np.int64), values[-1].astype(np.int64)
+        self.ingress += int(legs_of[direction == Direction.INGRESS].sum())
+        self.egress += int(legs_of[direction == Direction.EGRESS].sum())
+        self.unknown += int(legs_of[direction == Direction.UNKNOWN].sum())
+        labels = legs["pairing"].cat.categories
+        for code in np.unique(pairing[pairing >= 0]).tolist():
+            self.by_outcome[str(labels[code])] += int(legs_of[pairing == code].sum())
+        # Each combination's direction and pairing as one class (a pairing outside ``Pairing`` last): one count
+        # per place and class gives every column of PLACE_COUNTS.
         n_pairings = len(Pairing) + 1
-        outcome = direction.astype(np.int64) * n_pairings + np.where(pairing < 0, len(Pairing), pairing)
+        outcome = direction * n_pairings + np.where(pairing < 0, len(Pairing), pairing)
         n_classes = len(Direction) * n_pairings
-        size = legs["inner_ip_len_bytes"].to_numpy().astype(np.int64) * ingress  # bytes of ingress legs, 0 elsewhere
-        for column in PLACES:
-            code, keys = group_codes(legs[column].to_numpy())
-            by_class = np.bincount(code * n_classes + outcome, minlength=len(keys) * n_classes).reshape(len(keys), len(Direction), n_pairings)
-            bytes_in = np.bincount(code, weights=size, minlength=len(keys)).astype(np.int64)
+        ingress_bytes = np.where(direction == Direction.INGRESS, bytes_of, 0)
+        for column, value in zip(PLACES, values):
+            code, keys = group_codes(value)
+            by_class = np.zeros(len(keys) * n_classes, np.int64)
+            np.add.at(by_class, code * n_classes + outcome, legs_of)
+            by_class = by_class.reshape(len(keys), len(Direction), n_pairings)
+            bytes_in = np.zeros(len(keys))
+            np.add.at(bytes_in, code, ingress_bytes)
             # A place is a value some leg has, and a negative index none (the leg's role is unknown).
             real = by_class.any(axis=(1, 2)) & ~(keys < 0)
             by_class, keys = by_class[real], keys[real]
@@ -292,10 +302,10 @@ class LegTally:
                     "not_returned": by_class[:, Direction.INGRESS, Pairing.NOT_RETURNED],
                     "in_flight": by_class[:, Direction.INGRESS, Pairing.IN_FLIGHT],
                     "originated": by_class[:, :, Pairing.ORIGINATED].sum(axis=1),
+                    "bytes_in": bytes_in[real].astype(np.int64),
                 },
                 index=keys,
             )
-            table["bytes_in"] = bytes_in[real]
             self._add_place(column, table)
         self.latency.add(paired_columns(legs))
 
