@@ -69,12 +69,20 @@ class PacketTally:
         self.first_ts_ns = low if self.first_ts_ns is None else min(self.first_ts_ns, low)
         self.last_ts_ns = high if self.last_ts_ns is None else max(self.last_ts_ns, high)
         kind = packets["kind"]
-        self.by_kind.update(_value_counts(kind))
-        self.by_status.update(_value_counts(packets["status"]))
+        by_kind, by_status = _kind_and_status_counts(kind, packets["status"])
+        self.by_kind.update(by_kind)
+        self.by_status.update(by_status)
         is_geneve = (kind == "geneve").to_numpy()
+        # Geneve packets by shape and whether decoded whole, in one count of shape * 2 + decoded, plus one (0: not Geneve).
         shape = packets["gwlb_shape"].to_numpy()
-        self.shape.update(_shape_counts(shape[is_geneve]))
-        self.shape_decoded.update(_shape_counts(shape[is_geneve & (packets["status"] == "ok").to_numpy()]))
+        key = shape.astype(np.uint32)
+        key <<= 1
+        key |= (packets["status"] == "ok").to_numpy()
+        key += 1
+        key *= is_geneve
+        by_shape = np.bincount(key, minlength=2 * (int(shape.max()) + 1) + 1)[1:]
+        self.shape.update(_shape_counts(by_shape[0::2] + by_shape[1::2]))
+        self.shape_decoded.update(_shape_counts(by_shape[1::2]))
         fragments = (packets["outer_frag"].to_numpy() & OUTER_FRAGMENT_FLAGS) != 0
         udp_fragments = fragments & (packets["outer_proto"].to_numpy() == 17)
         self.outer_fragment_packets += int((udp_fragments & (is_geneve | (kind == "ip_fragment").to_numpy())).sum())
@@ -103,29 +111,39 @@ class PacketTally:
         for (src, dst), count in zip(ends, counts):
             self.sent[src] += count
             self.received[dst] += count
-        shape, endpoint, cookie = column("gwlb_shape"), column("aws_endpoint_id"), column("aws_flow_cookie")
-        with_endpoint = is_geneve & ((shape & int(GwlbShape.MISSING_ENDPOINT)) == 0)
-        attachments = _key_counts([endpoint, column("aws_attachment_id")], with_endpoint)
-        for (e, _), count in attachments.items():  # few: the packets of an endpoint, by attachment
-            self.endpoint_packets[e] += count
-        self.endpoint_attachments.update(attachments)
-        self._add_cookies(endpoint, cookie, shape, is_geneve)
+        self._add_endpoints(column("aws_endpoint_id"), column("aws_attachment_id"), column("aws_flow_cookie"), column("gwlb_shape"), is_geneve)
 
-    def _add_cookies(self, endpoint: np.ndarray, cookie: np.ndarray, shape: np.ndarray, is_geneve: np.ndarray) -> None:
-        """The distinct cookies of packets with one, and per endpoint those of packets with an endpoint: one hash
-        of the rows, whose first rows of each (endpoint, cookie) hold every value that counts."""
+    def _add_endpoints(self, endpoint: np.ndarray, attachment: np.ndarray, cookie: np.ndarray, shape: np.ndarray, is_geneve: np.ndarray) -> None:
+        """Packets per endpoint and attachment of packets with an endpoint, their distinct cookies per endpoint, and
+        the distinct cookies of packets with one: one hash of the rows, whose first rows of each combination
+        hold every value that counts."""
         has_endpoint = (shape & int(GwlbShape.MISSING_ENDPOINT)) == 0
         has_cookie = (shape & int(GwlbShape.MISSING_COOKIE)) == 0
         counted = is_geneve & (has_endpoint | has_cookie)
-        firsts = group_ids([~counted, has_endpoint, has_cookie, endpoint, cookie])[1]  # the other rows: one more key
-        firsts = firsts[counted[firsts]]
-        self.cookies = np.union1d(self.cookies, cookie[firsts[has_cookie[firsts]]])
-        firsts = firsts[has_endpoint[firsts]]
-        for value in np.unique(endpoint[firsts]).tolist():  # few
-            self._add_endpoint_cookies(value, cookie[firsts[endpoint[firsts] == value]])
+        combination, firsts = group_ids([~counted, has_endpoint, has_cookie, endpoint, cookie, attachment])  # the other rows: one more key
+        packets_of = np.bincount(combination, minlength=len(firsts))
+        kept = counted[firsts]
+        firsts, packets_of = firsts[kept], packets_of[kept]
+        self.cookies = _distinct(np.concatenate([self.cookies, cookie[firsts[has_cookie[firsts]]]]))
+        with_endpoint = has_endpoint[firsts]
+        firsts, packets_of = firsts[with_endpoint], packets_of[with_endpoint]
+        # Few (endpoint, attachment) pairs among the combinations, numbered as the rows first show them.
+        pair, pair_firsts = group_ids([endpoint[firsts], attachment[firsts]])
+        pair_packets = np.bincount(pair, weights=packets_of, minlength=len(pair_firsts)).astype(np.int64)
+        for e, a, count in zip(endpoint[firsts[pair_firsts]].tolist(), attachment[firsts[pair_firsts]].tolist(), pair_packets.tolist()):
+            self.endpoint_packets[e] += count
+            self.endpoint_attachments.add((e, a))
+        # Each endpoint's distinct cookies from one sort of (endpoint's rank, cookie).
+        endpoints, rank = np.unique(endpoint[firsts], return_inverse=True)
+        ranked = _distinct((rank.reshape(-1).astype(np.uint64) << np.uint64(32)) | cookie[firsts].astype(np.uint64))
+        bounds = np.searchsorted(ranked >> np.uint64(32), np.arange(1, len(endpoints)))
+        for value, cookies in zip(endpoints.tolist(), np.split((ranked & np.uint64(0xFFFF_FFFF)).astype(cookie.dtype), bounds)):
+            self._add_endpoint_cookies(value, cookies)
 
     def _add_endpoint_cookies(self, endpoint: int, cookies: np.ndarray) -> None:
-        self.endpoint_cookies[endpoint] = np.union1d(self.endpoint_cookies.get(endpoint, cookies[:0]), cookies)
+        """Add distinct cookies, ascending, to the endpoint's."""
+        known = self.endpoint_cookies.get(endpoint)
+        self.endpoint_cookies[endpoint] = cookies if known is None else _distinct(np.concatenate([known, cookies]))
 
     def probes(self) -> pd.DataFrame:
         """The TCP packets counted, for ``analysis.health.health_checks`` (an empty table when none)."""
@@ -143,7 +161,7 @@ class PacketTally:
         for name in ("by_kind", "by_status", "shape", "shape_decoded", "sent", "received", "endpoint_packets"):
             getattr(self, name).update(getattr(other, name))
         self.endpoint_attachments.update(other.endpoint_attachments)
-        self.cookies = np.union1d(self.cookies, other.cookies)
+        self.cookies = _distinct(np.concatenate([self.cookies, other.cookies]))
         for endpoint, cookies in other.endpoint_cookies.items():
             self._add_endpoint_cookies(endpoint, cookies)
         self.outer_fragment_packets += other.outer_fragment_packets
@@ -351,16 +369,39 @@ def _value_counts(column: pd.Series) -> dict[str, int]:
     return {str(label): int(count) for label, count in counts.items() if count}
 
 
-def _shape_counts(shape: np.ndarray) -> dict[str, int]:
-    """Packets of the exact shape, deviating ones, and per ``GwlbShape`` flag: counted per distinct value of ``shape`` (few)."""
-    counts = np.bincount(shape, minlength=1)
+def _kind_and_status_counts(kind: pd.Series, status: pd.Series) -> tuple[dict[str, int], dict[str, int]]:
+    """``_value_counts`` of the two columns; of categoricals, as read, by one count of their codes combined."""
+    if not (isinstance(kind.dtype, pd.CategoricalDtype) and isinstance(status.dtype, pd.CategoricalDtype)):
+        return _value_counts(kind), _value_counts(status)
+    kinds, statuses = kind.cat.categories, status.cat.categories
+    combined = kind.cat.codes.to_numpy().astype(np.int32)
+    combined += 1  # codes from 0, and a missing value's (-1) left out below
+    combined *= len(statuses) + 1
+    combined += status.cat.codes.to_numpy()
+    combined += 1
+    counts = np.bincount(combined, minlength=(len(kinds) + 1) * (len(statuses) + 1)).reshape(len(kinds) + 1, len(statuses) + 1)
+    return (
+        {str(label): count for label, count in zip(kinds, counts[1:].sum(axis=1).tolist()) if count},
+        {str(label): count for label, count in zip(statuses, counts[:, 1:].sum(axis=0).tolist()) if count},
+    )
+
+
+def _shape_counts(counts: np.ndarray) -> dict[str, int]:
+    """Packets of the exact shape, deviating ones, and per ``GwlbShape`` flag, from the packets of each shape value (``counts``)."""
+    counts = np.r_[counts, 0] if len(counts) == 0 else counts
     values = np.flatnonzero(counts)
-    out = {"exact": int(counts[0]), "deviating": int(len(shape) - counts[0])}
+    out = {"exact": int(counts[0]), "deviating": int(counts.sum() - counts[0])}
     for flag in GwlbShape:
         count = int(counts[values[(values & flag.value) != 0]].sum())
         if count:
             out[flag.name.lower()] = count
     return out
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` by one sort: numpy's unique, without an inverse, is several times slower on many values."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
 def _key_counts(columns: list[np.ndarray], rows: np.ndarray | None = None) -> dict[tuple, int]:
