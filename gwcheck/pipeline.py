@@ -231,10 +231,12 @@ def _pairing_counts(legs: LegTally, roles: Roles) -> dict:
 
 
 def _describe_series(values: pd.Series) -> dict:
-    clean = values.dropna()
-    if clean.empty:
+    values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    clean = values[~np.isnan(values)]
+    if len(clean) == 0:
         return {"count": 0}
-    return {"count": int(len(clean)), "p50": float(clean.quantile(0.5)), "p99": float(clean.quantile(0.99)), "max": float(clean.max())}
+    p50, p99 = np.quantile(clean, [0.5, 0.99]).tolist()  # as Series.quantile takes them
+    return {"count": int(len(clean)), "p50": p50, "p99": p99, "max": float(clean.max())}
 
 
 def _distribution(appliances: pd.DataFrame, nodes: pd.DataFrame, endpoints: pd.DataFrame, flows: pd.DataFrame, expect: int | None) -> dict:
