@@ -20,49 +20,53 @@ def health_checks(packets: pd.DataFrame, roles: Roles) -> pd.DataFrame:
     Columns: gwlb_node, appliance, port, start_ns, answered (a SYN-ACK came back), http_status (of a
     response, 0 when none), reset (the appliance reset it), healthy (answered, and 2xx when HTTP).
     """
-    columns = ["ts_ns", "file", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo", "outer_tcp_flags", "outer_sport", "outer_dport", "outer_http_status"]
-    tcp = packets.loc[(packets["kind"] == "tcp").to_numpy(), columns]
     columns = ["gwlb_node", "appliance", "port", "start_ns", "answered", "http_status", "reset", "healthy"]
-    if tcp.empty or not roles.appliances:
+    rows = np.flatnonzero((packets["kind"] == "tcp").to_numpy())
+    if len(rows) == 0 or not roles.appliances:
         return pd.DataFrame(columns=columns)
-    src = (tcp["outer_src_hi"].to_numpy(), tcp["outer_src_lo"].to_numpy())
-    dst = (tcp["outer_dst_hi"].to_numpy(), tcp["outer_dst_lo"].to_numpy())
+
+    def column(name: str) -> np.ndarray:  # of the TCP packets; numpy throughout, as the table is small and pandas' overhead is not
+        return packets[name].to_numpy()[rows]
+
+    src = (column("outer_src_hi"), column("outer_src_lo"))
+    dst = (column("outer_dst_hi"), column("outer_dst_lo"))
     node_src, node_dst = role_index(*src, roles.gwlb_nodes), role_index(*dst, roles.gwlb_nodes)
     app_src, app_dst = role_index(*src, roles.appliances), role_index(*dst, roles.appliances)
     from_node = (node_src >= 0) & (app_dst >= 0)
     to_node = (app_src >= 0) & (node_dst >= 0)
     keep = from_node | to_node
-    flags = tcp["outer_tcp_flags"].to_numpy()
-    sport, dport = tcp["outer_sport"].to_numpy(), tcp["outer_dport"].to_numpy()
+    flags = column("outer_tcp_flags")
+    sport, dport = column("outer_sport"), column("outer_dport")
     at = np.flatnonzero(keep)
     node, appliance = np.where(from_node, node_src, node_dst)[at], np.where(from_node, app_dst, app_src)[at]
     port = np.where(from_node, dport, sport)[at]
     # One probe per connection: node and appliance, their ports, and the file; numbered as they appear.
-    probe, firsts = group_ids([tcp["file"].cat.codes.to_numpy()[at], node, appliance, np.where(from_node, sport, dport)[at], port])
+    probe, firsts = group_ids([packets["file"].cat.codes.to_numpy()[rows][at], node, appliance, np.where(from_node, sport, dport)[at], port])
     n = len(firsts)
     start_ns = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(start_ns, probe, tcp["ts_ns"].to_numpy()[at])
+    np.minimum.at(start_ns, probe, column("ts_ns")[at])
     http_status = np.zeros(n, np.uint16)
-    np.maximum.at(http_status, probe, np.where(to_node, tcp["outer_http_status"].to_numpy(), 0)[at])
-    out = pd.DataFrame(
+    np.maximum.at(http_status, probe, np.where(to_node, column("outer_http_status"), 0)[at])
+    opened = any_per_group(probe, (from_node & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN))[at], n)
+    answered = any_per_group(probe, (to_node & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)))[at], n)
+    reset = any_per_group(probe, (to_node & ((flags & TCP_RST) != 0))[at], n)
+    # The opened probes, by start (the sort DataFrame.sort_values makes, not a stable one).
+    probes = np.flatnonzero(opened)
+    probes = probes[np.argsort(start_ns[probes], kind="quicksort")]
+    status = http_status[probes]
+    node_names, appliance_names = roles.gwlb_node_names(), roles.appliance_names()  # each address formatted once
+    return pd.DataFrame(
         {
-            "gwlb_node": node[firsts],
-            "appliance": appliance[firsts],
-            "port": port[firsts],
-            "start_ns": start_ns,
-            "opened": any_per_group(probe, (from_node & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN))[at], n),
-            "answered": any_per_group(probe, (to_node & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)))[at], n),
-            "http_status": http_status,
-            "reset": any_per_group(probe, (to_node & ((flags & TCP_RST) != 0))[at], n),
+            "gwlb_node": [node_names[k] for k in node[firsts[probes]]],
+            "appliance": [appliance_names[k] for k in appliance[firsts[probes]]],
+            "port": port[firsts[probes]],
+            "start_ns": start_ns[probes],
+            "answered": answered[probes],
+            "http_status": status,
+            "reset": reset[probes],
+            "healthy": answered[probes] & ((status == 0) | ((status >= HTTP_OK) & (status < 300))),
         }
     )
-    out = out[out["opened"]]
-    is_http = out["http_status"] > 0
-    out["healthy"] = out["answered"] & (~is_http | ((out["http_status"] >= HTTP_OK) & (out["http_status"] < 300)))
-    node_names, appliance_names = roles.gwlb_node_names(), roles.appliance_names()  # each address formatted once
-    out["gwlb_node"] = [node_names[k] for k in out["gwlb_node"]]
-    out["appliance"] = [appliance_names[k] for k in out["appliance"]]
-    return out.sort_values("start_ns")[columns].reset_index(drop=True)
 
 
 def health_by_appliance(probes: pd.DataFrame, appliances: list[str]) -> pd.DataFrame:

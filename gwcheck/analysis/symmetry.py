@@ -29,7 +29,7 @@ def classify_flows(flows: pd.DataFrame) -> pd.DataFrame:
     fwd, rev = flows["fwd_packets"].to_numpy() > 0, flows["rev_packets"].to_numpy() > 0
     # A flow seen only as egress was sent by the appliance (or, within the capture's first window, may
     # have had its ingress before the capture began): either way not a one-sided client flow.
-    egress_only = (flows["returned"] + flows["not_returned"] + flows["in_flight"]).to_numpy() == 0
+    egress_only = (flows["returned"].to_numpy() + flows["not_returned"].to_numpy() + flows["in_flight"].to_numpy()) == 0
     has["originated"] = egress_only & (flows["originated"].to_numpy() > 0)
     one_direction = (fwd != rev) & ~egress_only
     mirrored = _mirrored_one_sided(flows, one_direction)
@@ -47,19 +47,20 @@ def classify_flows(flows: pd.DataFrame) -> pd.DataFrame:
     sets = np.zeros(len(flows), np.int64)
     for bit, reason in enumerate(REASONS):
         sets |= has[reason].astype(np.int64) << bit
-    distinct, code = np.unique(sets, return_inverse=True)
+    present = np.bincount(sets, minlength=1) > 0  # sets are below 2 ** len(REASONS): counted, not sorted
+    distinct, code = np.flatnonzero(present), (np.cumsum(present) - 1)[sets]
     named = [[reason for bit, reason in enumerate(REASONS) if int(s) >> bit & 1] for s in distinct]
     out = pd.DataFrame(index=flows.index)
-    out["verdict"] = text_column(take_text([names[0] if names else "symmetric" for names in named], code.reshape(-1)))
-    out["reasons"] = text_column(take_text([",".join(names) for names in named], code.reshape(-1)))
+    out["verdict"] = text_column(take_text([names[0] if names else "symmetric" for names in named], code))
+    out["reasons"] = text_column(take_text([",".join(names) for names in named], code))
     return out
 
 
 def _mirrored_one_sided(flows: pd.DataFrame, one_direction: np.ndarray) -> np.ndarray:
     """One-directional flows whose other direction is another one-directional flow through another endpoint."""
-    candidates = flows[one_direction]
-    if candidates.empty:
+    if not one_direction.any():
         return np.zeros(len(flows), bool)
+    candidates = flows.loc[one_direction, ["protocol", "client_hi", "client_lo", "client_port", "server_hi", "server_lo", "server_port", "endpoint_id"]]
     a = candidates[["client_hi", "client_lo", "client_port"]].to_numpy()
     b = candidates[["server_hi", "server_lo", "server_port"]].to_numpy()
     first = [tuple(x) for x in a]
