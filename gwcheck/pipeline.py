@@ -208,8 +208,7 @@ def _describe_flows(flows: pd.DataFrame) -> pd.DataFrame:
     endpoints, inverse = np.unique(flows["endpoint_id"].to_numpy(), return_inverse=True)
     endpoint = take_text([vpce_id(e) for e in endpoints], inverse.reshape(-1))
     flows["client"], flows["server"], flows["endpoint"] = text_column(client), text_column(server), text_column(endpoint)
-    bits, bits_code = np.unique(flows["option_diff"].to_numpy(), return_inverse=True)
-    options = take_text([_option_names(int(b)) for b in bits], bits_code.reshape(-1))
+    options = take_text([_option_names(bits) for bits in range(1 << len(OPTION_NAMES))], flows["option_diff"].to_numpy())
     ports = flows["client_port"].to_numpy(), flows["server_port"].to_numpy()
     key = format_flow_keys(flows["protocol"].to_numpy(), client, ports[0], server, ports[1], endpoint)
     # These two were always assigned as lists: an empty table keeps the float columns an empty list makes.

@@ -79,17 +79,20 @@ def _breakdown(rows: pd.DataFrame, column: str) -> dict[str, int]:
 def flow_findings(flows: pd.DataFrame) -> list[Finding]:
     """One finding per flow reason that occurs, with every flow key behind it."""
     findings = []
-    totals = {"appliance": _breakdown(flows, "appliances"), "endpoint": flows["endpoint"].value_counts().to_dict(), "gwlb_node": _breakdown(flows, "gwlb_nodes")}
     # Reasons read once per distinct list of them (flows share few), not once per flow.
     codes, lists = pd.factorize(flows["reasons"])
     reasons = [set(r.split(",")) - {""} for r in lists]
+    occurring = set().union(*reasons)
+    if not occurring:
+        return findings
+    totals = {"appliance": _breakdown(flows, "appliances"), "endpoint": flows["endpoint"].value_counts().to_dict(), "gwlb_node": _breakdown(flows, "gwlb_nodes")}
     is_faulty = np.array([bool(r) for r in reasons], bool)[codes]
     faulty = flows.loc[is_faulty, FINDING_COLUMNS]  # the few columns findings read, of faulty flows
     faulty_codes = codes[is_faulty]
     for reason, cause in REASONS.items():
-        rows = faulty[np.array([reason in r for r in reasons], bool)[faulty_codes]]
-        if rows.empty:
+        if reason not in occurring:
             continue
+        rows = faulty[np.array([reason in r for r in reasons], bool)[faulty_codes]]
         detail = _detail(reason, rows)
         by_appliance, by_node = _breakdown(rows, "appliances"), _breakdown(rows, "gwlb_nodes")
         by_endpoint = dict(sorted(rows["endpoint"].value_counts().to_dict().items()))
