@@ -67,8 +67,8 @@ class LatencyGroups:
     def __init__(self, group: np.ndarray, latency_ns: np.ndarray, in_order: bool = False) -> None:
         codes, values = group_codes(group)
         latency_ns = np.asarray(latency_ns, dtype=np.int64)
-        if in_order:
-            self.sorted_ns = latency_ns[group_order(codes, len(values))]
+        if in_order:  # a stable counting sort by group keeps each group's latencies ascending; one group is sorted already
+            self.sorted_ns = latency_ns if len(values) == 1 else latency_ns[group_order(codes, len(values))]
         elif len(latency_ns) and not (latency_ns < 0).any() and len(values) * (int(latency_ns.max()) + 1) < 2**62:
             # One sort of a combined key, far faster than a sort on two keys.
             span = int(latency_ns.max()) + 1
@@ -100,7 +100,8 @@ class LatencyGroups:
         """Per group, ``latency_summary_us`` of its latencies, to the bit: the percentiles as ``np.percentile``
         interpolates them, read from the sorted latencies rather than partitioned from a copy."""
         counts, last = self.counts, self.starts + self.counts - 1
-        # np.percentile's linear method: position (n - 1) * q between neighbours, the last one past the end.
+        # np.percentile's linear method: at position (n - 1) * q, between the order statistics either side of it,
+        # or the last one from position n - 1 on; interpolated as its _lerp does, from below or, past half way, above.
         quantiles = np.true_divide([q for _, q in PERCENTILES], 100)
         position = (counts - 1)[:, None] * quantiles
         below = np.floor(position)

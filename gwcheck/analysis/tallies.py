@@ -133,7 +133,7 @@ class PacketTally:
         for e, a, count in zip(endpoint[firsts[pair_firsts]].tolist(), attachment[firsts[pair_firsts]].tolist(), pair_packets.tolist()):
             self.endpoint_packets[e] += count
             self.endpoint_attachments.add((e, a))
-        # Each endpoint's distinct cookies from one sort of (endpoint's rank, cookie).
+        # Each endpoint's distinct cookies from one sort of (endpoint's rank, cookie), packed in 64 bits (cookies have 32).
         endpoints, rank = np.unique(endpoint[firsts], return_inverse=True)
         ranked = _distinct((rank.reshape(-1).astype(np.uint64) << np.uint64(32)) | cookie[firsts].astype(np.uint64))
         bounds = np.searchsorted(ranked >> np.uint64(32), np.arange(1, len(endpoints)))
