@@ -8,6 +8,7 @@ import socket
 import numpy as np
 import pyarrow as pa
 
+from .tables.grouping import group_ids
 from .text import join_text, take_text
 
 IPV4_MAPPED_HI = 0
@@ -43,17 +44,15 @@ def address_texts(hi: np.ndarray, lo: np.ndarray) -> pa.Array:
     hi, lo = np.asarray(hi, np.uint64), np.asarray(lo, np.uint64)
     if len(hi) == 0:
         return pa.array([], pa.string())
-    # Distinct (hi, lo) pairs from the distinct halves: three 1-D sorts are far cheaper than one of rows.
-    hi_values, hi_code = np.unique(hi, return_inverse=True)
-    lo_values, lo_code = np.unique(lo, return_inverse=True)
-    pairs, inverse = np.unique(hi_code.astype(np.int64) * len(lo_values) + lo_code, return_inverse=True)
-    unique_hi, unique_lo = hi_values[pairs // len(lo_values)], lo_values[pairs % len(lo_values)]
+    # Distinct (hi, lo) pairs, in any order (each row's text is the same), from one hash of the rows.
+    inverse, firsts = group_ids([hi, lo])
+    unique_hi, unique_lo = hi[firsts], lo[firsts]
     v4 = (unique_hi == IPV4_MAPPED_HI) & ((unique_lo >> np.uint64(32)) == np.uint64(0xFFFF))
     octets = [take_text(_OCTETS, (unique_lo[v4] >> np.uint64(shift)) & np.uint64(0xFF)) for shift in (24, 16, 8, 0)]
     packed = np.stack([unique_hi[~v4], unique_lo[~v4]], axis=1).astype(">u8").tobytes()  # 16 bytes an address, as format_address
     v6 = [socket.inet_ntop(socket.AF_INET6, packed[i : i + 16]) for i in range(0, len(packed), 16)]
     text = pa.concat_arrays([join_text(octets[0], ".", octets[1], ".", octets[2], ".", octets[3]), pa.array(v6, pa.string())])
     # The distinct addresses' text, IPv4 ones first: each one's place there.
-    place = np.empty(len(pairs), np.int64)
-    place[v4], place[~v4] = np.arange(int(v4.sum())), np.arange(int(v4.sum()), len(pairs))
-    return take_text(text, place[inverse.reshape(-1)])
+    place = np.empty(len(firsts), np.int64)
+    place[v4], place[~v4] = np.arange(int(v4.sum())), np.arange(int(v4.sum()), len(firsts))
+    return take_text(text, place[inverse])
