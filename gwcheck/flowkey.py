@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .tables.grouping import group_ids
 from .text import join_text, take_text
 
 PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
@@ -38,8 +39,8 @@ def format_flow_keys(
     Arrow's kernels, whose pieces around the addresses (protocol name, brackets, colons, ports) are taken from
     the few texts each can be."""
     proto = np.asarray(proto)
-    protocols, code = np.unique(proto, return_inverse=True)
-    code = code.reshape(-1)
+    code, firsts = group_ids([proto])
+    protocols = proto[firsts]
     with_ports = ~np.isin(protocols, list(PORTLESS_PROTOCOLS))[code]
     # As _side writes a side: IPv6 text in brackets before its port, a colon before the port, nothing without one.
     bracketed = [with_ports & pc.match_substring(side, ":").to_numpy(zero_copy_only=False) for side in (client, server)]

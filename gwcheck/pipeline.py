@@ -22,6 +22,7 @@ from .errors import ConfigError
 from .flowkey import format_flow_keys
 from .report.model import Report
 from .tables.flows import STICKINESS, build_flows, build_transits
+from .tables.grouping import group_ids
 from .tables.legs import OPTION_NAMES, Direction, Pairing, build_legs
 from .tables.packets import Progress, empty_packets, read_packets
 from .tables.roles import Address, Links, Roles, infer_roles, parse_addresses
@@ -205,8 +206,9 @@ def _describe_flows(flows: pd.DataFrame) -> pd.DataFrame:
     # Text made once per distinct value and put together by Arrow's kernels, not by a Python call per flow.
     client = address_texts(flows["client_hi"].to_numpy(), flows["client_lo"].to_numpy())
     server = address_texts(flows["server_hi"].to_numpy(), flows["server_lo"].to_numpy())
-    endpoints, inverse = np.unique(flows["endpoint_id"].to_numpy(), return_inverse=True)
-    endpoint = take_text([vpce_id(e) for e in endpoints], inverse.reshape(-1))
+    endpoint_id = flows["endpoint_id"].to_numpy()
+    inverse, firsts = group_ids([endpoint_id])
+    endpoint = take_text([vpce_id(e) for e in endpoint_id[firsts]], inverse)
     flows["client"], flows["server"], flows["endpoint"] = text_column(client), text_column(server), text_column(endpoint)
     options = take_text([_option_names(bits) for bits in range(1 << len(OPTION_NAMES))], flows["option_diff"].to_numpy())
     ports = flows["client_port"].to_numpy(), flows["server_port"].to_numpy()
