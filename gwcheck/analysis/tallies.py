@@ -334,7 +334,9 @@ class LegTally:
 
     def place(self, column: str) -> pd.DataFrame:
         """PLACE_COUNTS per raw value of ``column`` (an empty table when no leg had one)."""
-        return self.places.get(column, pd.DataFrame({name: pd.Series(dtype=np.int64) for name in PLACE_COUNTS}))
+        if column in self.places:
+            return self.places[column]
+        return pd.DataFrame({name: pd.Series(dtype=np.int64) for name in PLACE_COUNTS})
 
     def merge(self, other: LegTally) -> None:
         for name in ("legs", "ingress", "egress", "unknown", "ambiguous"):

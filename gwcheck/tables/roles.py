@@ -251,10 +251,12 @@ def _pair_votes(keys: list[np.ndarray], src: Ends, dst: Ends) -> dict[tuple[Addr
 
 
 def _count_votes(nodes: Ends, appliances: Ends) -> dict[tuple[Address, Address], int]:
-    """How many times each (node, appliance) address pair was seen."""
-    pairs = pd.DataFrame({"nh": nodes.hi, "nl": nodes.lo, "ah": appliances.hi, "al": appliances.lo})
-    counts = pairs.value_counts()
-    return {((int(nh), int(nl)), (int(ah), int(al))): int(c) for (nh, nl, ah, al), c in counts.items()}
+    """How many times each (node, appliance) address pair was seen, in order of first sight."""
+    if len(nodes.hi) == 0:
+        return {}
+    ids, firsts = group_ids([nodes.hi, nodes.lo, appliances.hi, appliances.lo])
+    counts = np.bincount(ids, minlength=len(firsts)).tolist()
+    return dict(zip(zip(nodes[firsts].addresses(), appliances[firsts].addresses()), counts))
 
 
 def _from_votes(votes: dict[tuple[Address, Address], int], method: str, evidence: str) -> Roles:
