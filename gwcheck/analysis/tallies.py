@@ -31,6 +31,7 @@ Address = tuple[int, int]
 PLACE_COUNTS = ("packets_in", "packets_out", "returned", "not_returned", "in_flight", "originated", "bytes_in")
 PLACES = ("appliance", "gwlb_node", "aws_endpoint_id")
 OUTER_FRAGMENT_FLAGS = int(FragmentFlags.MF | FragmentFlags.OFFSET)
+_LACKS_BOTH = int(GwlbShape.MISSING_ENDPOINT | GwlbShape.MISSING_COOKIE)
 #: Packet columns a health-check probe is judged from (``analysis.health.health_checks``).
 PROBE_COLUMNS = ("ts_ns", "file", "kind", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo", "outer_tcp_flags",
                  "outer_sport", "outer_dport", "outer_http_status")
@@ -68,30 +69,49 @@ class PacketTally:
         low, high = int(ts.min()), int(ts.max())
         self.first_ts_ns = low if self.first_ts_ns is None else min(self.first_ts_ns, low)
         self.last_ts_ns = high if self.last_ts_ns is None else max(self.last_ts_ns, high)
-        kind = packets["kind"]
-        by_kind, by_status = _kind_and_status_counts(kind, packets["status"])
+        is_geneve, tcp = self._add_counts(packets)
+        if is_geneve.any():
+            largest = np.max(packets["inner_ip_len_bytes"].to_numpy(), where=is_geneve, initial=0)
+            self.largest_inner_bytes = max(self.largest_inner_bytes, int(largest))
+            self._add_geneve(packets, is_geneve, links if links is not None else Links.of(packets))
+        if tcp.any():
+            self.probe_packets.append(packets.iloc[np.flatnonzero(tcp), [packets.columns.get_loc(name) for name in PROBE_COLUMNS]])
+
+    def _add_counts(self, packets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Packets by kind, status, GWLB shape (of Geneve ones, all and decoded whole) and outer UDP fragments
+        of Geneve or fragment kind, from one count of those four combined; returns the masks of Geneve and TCP packets."""
+        kind, status = packets["kind"], packets["status"]
+        categorical = isinstance(kind.dtype, pd.CategoricalDtype) and isinstance(status.dtype, pd.CategoricalDtype)
+        kinds, statuses = (kind.array, status.array) if categorical else (pd.Categorical(kind), pd.Categorical(status))
+        shape = packets["gwlb_shape"].to_numpy()
+        udp_fragment = (packets["outer_frag"].to_numpy() & OUTER_FRAGMENT_FLAGS) != 0
+        udp_fragment &= packets["outer_proto"].to_numpy() == 17
+        # One number a packet: (kind code + 1, status code + 1, UDP fragment, shape), codes from -1 (missing).
+        n_kinds, n_statuses, n_shapes = len(kinds.categories) + 1, len(statuses.categories) + 1, int(shape.max()) + 1
+        key = kinds.codes.astype(np.int32)
+        key += 1
+        key *= n_statuses
+        key += statuses.codes
+        key += 1
+        key *= 2
+        key += udp_fragment
+        key *= n_shapes
+        key += shape
+        counts = np.bincount(key, minlength=n_kinds * n_statuses * 2 * n_shapes).reshape(n_kinds, n_statuses, 2, n_shapes)
+        kind_labels, status_labels = [str(label) for label in kinds.categories.tolist()], [str(label) for label in statuses.categories.tolist()]
+        if categorical:
+            by_kind = {label: count for label, count in zip(kind_labels, counts[1:].sum(axis=(1, 2, 3)).tolist()) if count}
+            by_status = {label: count for label, count in zip(status_labels, counts[:, 1:].sum(axis=(0, 2, 3)).tolist()) if count}
+        else:
+            by_kind, by_status = _value_counts(kind), _value_counts(status)
         self.by_kind.update(by_kind)
         self.by_status.update(by_status)
-        is_geneve = (kind == "geneve").to_numpy()
-        # Geneve packets by shape and whether decoded whole, in one count of shape * 2 + decoded, plus one (0: not Geneve).
-        shape = packets["gwlb_shape"].to_numpy()
-        key = shape.astype(np.uint32)
-        key <<= 1
-        key |= (packets["status"] == "ok").to_numpy()
-        key += 1
-        key *= is_geneve
-        by_shape = np.bincount(key, minlength=2 * (int(shape.max()) + 1) + 1)[1:]
-        self.shape.update(_shape_counts(by_shape[0::2] + by_shape[1::2]))
-        self.shape_decoded.update(_shape_counts(by_shape[1::2]))
-        fragments = (packets["outer_frag"].to_numpy() & OUTER_FRAGMENT_FLAGS) != 0
-        udp_fragments = fragments & (packets["outer_proto"].to_numpy() == 17)
-        self.outer_fragment_packets += int((udp_fragments & (is_geneve | (kind == "ip_fragment").to_numpy())).sum())
-        if is_geneve.any():
-            self.largest_inner_bytes = max(self.largest_inner_bytes, int(packets["inner_ip_len_bytes"].to_numpy()[is_geneve].max()))
-            self._add_geneve(packets, is_geneve, links if links is not None else Links.of(packets))
-        tcp = (kind == "tcp").to_numpy()
-        if tcp.any():
-            self.probe_packets.append(packets.loc[tcp, list(PROBE_COLUMNS)])
+        geneve, fragment, tcp, ok = _code(kind_labels, "geneve"), _code(kind_labels, "ip_fragment"), _code(kind_labels, "tcp"), _code(status_labels, "ok")
+        by_shape = counts[geneve + 1] if geneve >= 0 else np.zeros_like(counts[0])
+        self.shape.update(_shape_counts(by_shape.sum(axis=(0, 1))))
+        self.shape_decoded.update(_shape_counts(by_shape[ok + 1].sum(axis=0) if ok >= 0 else np.zeros(n_shapes, np.int64)))
+        self.outer_fragment_packets += int(sum(counts[code + 1, :, 1].sum() for code in (geneve, fragment) if code >= 0))
+        return (kinds.codes == geneve) & (geneve >= 0), (kinds.codes == tcp) & (tcp >= 0)
 
     def _add_geneve(self, packets: pd.DataFrame, is_geneve: np.ndarray, links: Links) -> None:
         """Addresses, endpoints and cookies of the Geneve packets (``GENEVE_COLUMNS``), counted in place: no copy of their rows."""
@@ -117,15 +137,17 @@ class PacketTally:
         """Packets per endpoint and attachment of packets with an endpoint, their distinct cookies per endpoint, and
         the distinct cookies of packets with one: one hash of the rows, whose first rows of each combination
         hold every value that counts."""
-        has_endpoint = (shape & int(GwlbShape.MISSING_ENDPOINT)) == 0
-        has_cookie = (shape & int(GwlbShape.MISSING_COOKIE)) == 0
-        counted = is_geneve & (has_endpoint | has_cookie)
-        combination, firsts = group_ids([~counted, has_endpoint, has_cookie, endpoint, cookie, attachment])  # the other rows: one more key
+        # Which of endpoint and cookie a packet lacks, as the shape's bits say: a packet not Geneve lacks both,
+        # as one counted for neither, and the combinations of such packets are dropped below.
+        lacks = (shape & _LACKS_BOTH).astype(np.uint8)
+        lacks[~is_geneve] = _LACKS_BOTH
+        combination, firsts = group_ids([lacks, endpoint, cookie, attachment])
         packets_of = np.bincount(combination, minlength=len(firsts))
-        kept = counted[firsts]
-        firsts, packets_of = firsts[kept], packets_of[kept]
-        self.cookies = _distinct(np.concatenate([self.cookies, cookie[firsts[has_cookie[firsts]]]]))
-        with_endpoint = has_endpoint[firsts]
+        first_lacks = lacks[firsts]
+        kept = first_lacks != _LACKS_BOTH
+        firsts, packets_of, first_lacks = firsts[kept], packets_of[kept], first_lacks[kept]
+        self.cookies = _distinct(np.concatenate([self.cookies, cookie[firsts[(first_lacks & int(GwlbShape.MISSING_COOKIE)) == 0]]]))
+        with_endpoint = (first_lacks & int(GwlbShape.MISSING_ENDPOINT)) == 0
         firsts, packets_of = firsts[with_endpoint], packets_of[with_endpoint]
         # Few (endpoint, attachment) pairs among the combinations, numbered as the rows first show them.
         pair, pair_firsts = group_ids([endpoint[firsts], attachment[firsts]])
@@ -371,21 +393,9 @@ def _value_counts(column: pd.Series) -> dict[str, int]:
     return {str(label): int(count) for label, count in counts.items() if count}
 
 
-def _kind_and_status_counts(kind: pd.Series, status: pd.Series) -> tuple[dict[str, int], dict[str, int]]:
-    """``_value_counts`` of the two columns; of categoricals, as read, by one count of their codes combined."""
-    if not (isinstance(kind.dtype, pd.CategoricalDtype) and isinstance(status.dtype, pd.CategoricalDtype)):
-        return _value_counts(kind), _value_counts(status)
-    kinds, statuses = kind.cat.categories, status.cat.categories
-    combined = kind.cat.codes.to_numpy().astype(np.int32)
-    combined += 1  # codes from 0, and a missing value's (-1) left out below
-    combined *= len(statuses) + 1
-    combined += status.cat.codes.to_numpy()
-    combined += 1
-    counts = np.bincount(combined, minlength=(len(kinds) + 1) * (len(statuses) + 1)).reshape(len(kinds) + 1, len(statuses) + 1)
-    return (
-        {str(label): count for label, count in zip(kinds, counts[1:].sum(axis=1).tolist()) if count},
-        {str(label): count for label, count in zip(statuses, counts[:, 1:].sum(axis=0).tolist()) if count},
-    )
+def _code(labels: list[str], label: str) -> int:
+    """The code of ``label`` among a categorical's ``labels``, -1 (no value's) when it is none of them."""
+    return labels.index(label) if label in labels else -1
 
 
 def _shape_counts(counts: np.ndarray) -> dict[str, int]:
