@@ -200,9 +200,14 @@ def _option_names(bits: int) -> str:
     return ",".join(name for bit, name in OPTION_NAMES.items() if bits & bit)
 
 
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
+
+
 def _describe_flows(flows: pd.DataFrame) -> pd.DataFrame:
     """Text columns people read: client, server, endpoint and the flow key."""
-    flows = flows.copy()
+    # A copy the caller's table does not see change: with pandas' copy-on-write (always, from pandas 3) a
+    # shallow one, which copies a column only when it is written.
+    flows = flows.copy(deep=not _COPY_ON_WRITE)
     # Text made once per distinct value and put together by Arrow's kernels, not by a Python call per flow.
     client = address_texts(flows["client_hi"].to_numpy(), flows["client_lo"].to_numpy())
     server = address_texts(flows["server_hi"].to_numpy(), flows["server_lo"].to_numpy())
