@@ -91,3 +91,24 @@ def gwlb_frames(count: int = 6, vlan: int | None = None) -> list[bytes]:
 def frame_timestamps(count: int) -> list[int]:
     """Nanosecond timestamps, 1.5 ms apart plus an odd nanosecond part."""
     return [BASE_TS_NS + k * 1_500_017 for k in range(count)]
+
+
+def pair_first_in_first_out(rows, is_ingress, ts, window_ns: int, peer: list, ambiguous: list) -> None:
+    """The rule of leg pairing within one key, as a model for the tests: the key's legs ``rows`` in capture order,
+    each egress paired with the oldest unpaired ingress before it within ``window_ns``; legs already paired
+    (``peer`` not -1) are skipped, and an egress that could have taken several marks both ``ambiguous``."""
+    queue, head = [], 0
+    for i in rows:
+        if peer[i] != -1:
+            continue
+        if is_ingress[i]:
+            queue.append(i)
+            continue
+        while head < len(queue) and ts[i] - ts[queue[head]] > window_ns:
+            head += 1  # too old for this egress: left unpaired
+        if head < len(queue):
+            j = queue[head]
+            peer[i], peer[j] = j, i
+            if len(queue) - head > 1:
+                ambiguous[i] = ambiguous[j] = True
+            head += 1

@@ -12,6 +12,8 @@ import pytest
 from gwcheck.tables import legs as legs_module
 from gwcheck.tables.legs import NO_PEER, Direction
 
+from conftest import pair_first_in_first_out
+
 PLACE = ["file_code", "appliance", "gwlb_node", "outer_sport"]
 HEADERS = ["inner_ip_version", "inner_proto", "inner_ip_id", "inner_sport", "inner_dport", "inner_tcp_seq", "inner_tcp_ack"]
 
@@ -25,21 +27,7 @@ def _model_pass(legs: pd.DataFrame, keys: list[str], candidates, window_ns: int,
     ingress = (legs["direction"] == Direction.INGRESS).tolist()
     ts = legs["ts_ns"].tolist()
     for rows in by_key.values():
-        queue, head = [], 0
-        for i in rows:
-            if peer[i] != NO_PEER:
-                continue
-            if ingress[i]:
-                queue.append(i)
-                continue
-            while head < len(queue) and ts[i] - ts[queue[head]] > window_ns:
-                head += 1  # too old for this egress: left unpaired
-            if head < len(queue):
-                j = queue[head]
-                peer[i], peer[j] = j, i
-                if len(queue) - head > 1:
-                    ambiguous[i] = ambiguous[j] = True
-                head += 1
+        pair_first_in_first_out(rows, ingress, ts, window_ns, peer, ambiguous)
 
 
 def _model_pairs(legs: pd.DataFrame, window_ns: int) -> tuple[np.ndarray, np.ndarray]:

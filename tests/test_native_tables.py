@@ -15,6 +15,8 @@ from gwcheck.tables.grouping import group_ids, group_order, group_sort, lex_orde
 from gwcheck.tables.legs import Direction, link_roles
 from gwcheck.tables.roles import Ends, Links, Roles, role_index
 
+from conftest import pair_first_in_first_out
+
 PRIME = 0x9E3779B185EBCA87
 MASK = (1 << 64) - 1
 
@@ -34,27 +36,6 @@ def _reference_groups(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray
             first.append(i)
         ids.append(seen[key])
     return np.array(ids, np.int64), np.array(first, np.int64)
-
-
-def _reference_pair_fifo(rows, same, is_ingress, ts, window_ns, peer, ambiguous):
-    """The Numba kernel this replaced, line for line."""
-    queue, head = [], 0
-    for k, i in enumerate(rows):
-        if not same[k]:
-            queue, head = [], 0
-        if peer[i] != -1:
-            continue
-        if is_ingress[i]:
-            queue.append(i)
-            continue
-        while head < len(queue) and ts[i] - ts[queue[head]] > window_ns:
-            head += 1
-        if head < len(queue):
-            j = queue[head]
-            peer[i], peer[j] = j, i
-            if len(queue) - head > 1:
-                ambiguous[i] = ambiguous[j] = True
-            head += 1
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -314,7 +295,7 @@ def _reference_pair(keys, rows, is_ingress, ts, window_ns, peer, ambiguous):
     for row, key in zip(rows, zip(*(k.tolist() for k in keys))):
         by_key.setdefault(key, []).append(row)
     for legs in by_key.values():
-        _reference_pair_fifo(legs, [False] + [True] * (len(legs) - 1), is_ingress, ts, window_ns, peer, ambiguous)
+        pair_first_in_first_out(legs, is_ingress, ts, window_ns, peer, ambiguous)
 
 
 def _random_legs(rng, n):
