@@ -209,6 +209,58 @@ static int key_view(PyObject *object, Py_buffer *view, column_t *column, Py_ssiz
     return 0;
 }
 
+/* The key columns a kernel is called with: the sequence, its views (``extra`` views of the other arguments
+ * first, then one per column) and each column's data and type. */
+typedef struct {
+    PyObject *sequence;
+    Py_ssize_t k;
+    Py_buffer *views;
+    column_t *columns;
+} keys_t;
+
+/* Take the sequence of key columns (at least one) and room for its views and ``extra`` more; -1 with an
+ * exception set, and nothing left to release. */
+static int keys_open(PyObject *object, Py_ssize_t extra, keys_t *keys) {
+    keys->sequence = PySequence_Fast(object, "columns: expected a sequence of arrays");
+    if (keys->sequence == NULL) return -1;
+    keys->k = PySequence_Fast_GET_SIZE(keys->sequence);
+    keys->views = PyMem_Calloc((size_t)(keys->k + extra), sizeof(Py_buffer));
+    keys->columns = PyMem_Calloc((size_t)(keys->k > 0 ? keys->k : 1), sizeof(column_t));
+    if (keys->views == NULL || keys->columns == NULL)
+        PyErr_NoMemory();
+    else if (keys->k < 1)
+        PyErr_SetString(PyExc_ValueError, "columns: no key columns");
+    else
+        return 0;
+    PyMem_Free(keys->views);
+    PyMem_Free(keys->columns);
+    Py_DECREF(keys->sequence);
+    return -1;
+}
+
+/* View every key column after the ``*held`` views taken, each of ``n`` elements (as ``as``); -1 with an
+ * exception set.  ``*held`` counts the views to release either way. */
+static int keys_view(keys_t *keys, int *held, Py_ssize_t n, const char *as) {
+    for (Py_ssize_t j = 0; j < keys->k; j++) {
+        Py_buffer *view = &keys->views[*held];
+        if (key_view(PySequence_Fast_GET_ITEM(keys->sequence, j), view, &keys->columns[j], j) != 0) return -1;
+        ++*held;
+        if (gw_len(view) != n) {
+            PyErr_Format(PyExc_ValueError, "columns[%zd]: expected %zd elements (as %s), got %zd", j, n, as, gw_len(view));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Release the ``held`` views and everything ``keys_open`` took. */
+static void keys_close(keys_t *keys, int held) {
+    gw_release(keys->views, held);
+    PyMem_Free(keys->views);
+    PyMem_Free(keys->columns);
+    Py_DECREF(keys->sequence);
+}
+
 PyDoc_STRVAR(hash_groups_doc,
 "hash_groups(columns, ids, first) -> (groups, exact)\n\n"
 "Group rows by equal keys, a key being a row's values in ``columns`` (a sequence of C-contiguous 1-D arrays of\n"
@@ -219,21 +271,11 @@ PyDoc_STRVAR(hash_groups_doc,
 static PyObject *py_hash_groups(PyObject *self, PyObject *args) {
     PyObject *columns_object, *ids_object, *first_object;
     if (!PyArg_ParseTuple(args, "OOO:hash_groups", &columns_object, &ids_object, &first_object)) return NULL;
-    PyObject *sequence = PySequence_Fast(columns_object, "columns: expected a sequence of arrays");
-    if (sequence == NULL) return NULL;
-    Py_ssize_t k = PySequence_Fast_GET_SIZE(sequence);
-    Py_buffer *views = PyMem_Calloc((size_t)k + 2, sizeof(Py_buffer));
-    column_t *columns = PyMem_Calloc((size_t)(k > 0 ? k : 1), sizeof(column_t));
+    keys_t keys;
+    if (keys_open(columns_object, 2, &keys) != 0) return NULL;
+    Py_buffer *views = keys.views;
     int held = 0;
     PyObject *result = NULL;
-    if (views == NULL || columns == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (k < 1) {
-        PyErr_SetString(PyExc_ValueError, "columns: no key columns");
-        goto done;
-    }
     if (gw_typed_view(ids_object, &views[held], 8, GW_FORMAT_I64, 1, "ids") != 0) goto done;
     held++;
     if (gw_typed_view(first_object, &views[held], 8, GW_FORMAT_I64, 1, "first") != 0) goto done;
@@ -243,18 +285,11 @@ static PyObject *py_hash_groups(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "first: expected %zd elements (as ids), got %zd", n, gw_len(&views[1]));
         goto done;
     }
-    for (Py_ssize_t j = 0; j < k; j++) {
-        if (key_view(PySequence_Fast_GET_ITEM(sequence, j), &views[held], &columns[j], j) != 0) goto done;
-        held++;
-        if (gw_len(&views[held - 1]) != n) {
-            PyErr_Format(PyExc_ValueError, "columns[%zd]: expected %zd elements (as ids), got %zd", j, n, gw_len(&views[held - 1]));
-            goto done;
-        }
-    }
+    if (keys_view(&keys, &held, n, "ids") != 0) goto done;
     int64_t groups;
     int64_t *ids = (int64_t *)views[0].buf, *first = (int64_t *)views[1].buf;
     Py_BEGIN_ALLOW_THREADS
-    groups = hash_groups(columns, k, n, ids, first);
+    groups = hash_groups(keys.columns, keys.k, n, ids, first);
     Py_END_ALLOW_THREADS
     if (groups == -2)
         PyErr_NoMemory();
@@ -263,10 +298,7 @@ static PyObject *py_hash_groups(PyObject *self, PyObject *args) {
     else
         result = Py_BuildValue("(LO)", (long long)groups, Py_True);
 done:
-    if (views != NULL) gw_release(views, held);
-    PyMem_Free(views);
-    PyMem_Free(columns);
-    Py_DECREF(sequence);
+    keys_close(&keys, held);
     return result;
 }
 
@@ -492,22 +524,12 @@ static PyObject *py_pair_legs(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOOOLOOO:pair_legs", &columns_object, &rows_object, &ingress_object, &ts_object, &window_ns,
                           &peer_object, &latency_object, &ambiguous_object))
         return NULL;
-    PyObject *sequence = PySequence_Fast(columns_object, "columns: expected a sequence of arrays");
-    if (sequence == NULL) return NULL;
-    Py_ssize_t k = PySequence_Fast_GET_SIZE(sequence);
-    Py_buffer *views = PyMem_Calloc((size_t)k + 6, sizeof(Py_buffer));
-    column_t *columns = PyMem_Calloc((size_t)(k > 0 ? k : 1), sizeof(column_t));
+    keys_t keys;
+    if (keys_open(columns_object, 6, &keys) != 0) return NULL;
+    Py_buffer *views = keys.views;
     int64_t *next = NULL;
     int held = 0;
     PyObject *result = NULL;
-    if (views == NULL || columns == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (k < 1) {
-        PyErr_SetString(PyExc_ValueError, "columns: no key columns");
-        goto done;
-    }
     if (gw_typed_view(ingress_object, &views[held], 1, BYTES, 0, "is_ingress") != 0) goto done;
     held++;
     if (gw_typed_view(ts_object, &views[held], 8, GW_FORMAT_I64, 0, "ts") != 0) goto done;
@@ -539,14 +561,7 @@ static PyObject *py_pair_legs(PyObject *self, PyObject *args) {
             }
         }
     }
-    for (Py_ssize_t j = 0; j < k; j++) {
-        if (key_view(PySequence_Fast_GET_ITEM(sequence, j), &views[held], &columns[j], j) != 0) goto done;
-        held++;
-        if (gw_len(&views[held - 1]) != m) {
-            PyErr_Format(PyExc_ValueError, "columns[%zd]: expected %zd elements (as rows), got %zd", j, m, gw_len(&views[held - 1]));
-            goto done;
-        }
-    }
+    if (keys_view(&keys, &held, m, "rows") != 0) goto done;
     next = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
     if (next == NULL) {
         PyErr_NoMemory();
@@ -554,7 +569,7 @@ static PyObject *py_pair_legs(PyObject *self, PyObject *args) {
     }
     bool ok;
     Py_BEGIN_ALLOW_THREADS
-    ok = pair_legs(columns, k, rows, m, n, (const uint8_t *)ingress->buf, (const int64_t *)ts->buf, window_ns,
+    ok = pair_legs(keys.columns, keys.k, rows, m, n, (const uint8_t *)ingress->buf, (const int64_t *)ts->buf, window_ns,
                    (int64_t *)peer->buf, (int64_t *)latency->buf, (uint8_t *)ambiguous->buf, next);
     Py_END_ALLOW_THREADS
     if (ok) {
@@ -565,10 +580,7 @@ static PyObject *py_pair_legs(PyObject *self, PyObject *args) {
     }
 done:
     free(next);
-    if (views != NULL) gw_release(views, held);
-    PyMem_Free(views);
-    PyMem_Free(columns);
-    Py_DECREF(sequence);
+    keys_close(&keys, held);
     return result;
 }
 
