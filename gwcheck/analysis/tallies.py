@@ -19,7 +19,7 @@ import pandas as pd
 from ..schema import NS_PER_SECOND, NS_PER_US, FragmentFlags, GwlbShape
 from ..sketch import DEFAULT_RELATIVE_ACCURACY, LatencySketch
 from ..summaries import group_codes
-from ..tables.grouping import group_ids
+from ..tables.grouping import group_ids, key_counts
 from ..tables.legs import Direction, Pairing
 from ..tables.packets import concat_packets
 from ..tables.roles import Links
@@ -125,7 +125,7 @@ class PacketTally:
         counts = np.bincount(links.link[links.link >= 0], minlength=len(ends)).tolist()
         without_ip = is_geneve & (links.link < 0)
         if without_ip.any():
-            other = _key_counts([column("outer_src_hi"), column("outer_src_lo"), column("outer_dst_hi"), column("outer_dst_lo")], without_ip)
+            other = key_counts([column("outer_src_hi"), column("outer_src_lo"), column("outer_dst_hi"), column("outer_dst_lo")], without_ip)
             ends += [((s_hi, s_lo), (d_hi, d_lo)) for s_hi, s_lo, d_hi, d_lo in other]
             counts += list(other.values())
         for (src, dst), count in zip(ends, counts):
@@ -414,23 +414,6 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     """``np.unique(values)`` by one sort: numpy's unique, without an inverse, is several times slower on many values."""
     ordered = np.sort(values)
     return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
-
-
-def _key_counts(columns: list[np.ndarray], rows: np.ndarray | None = None) -> dict[tuple, int]:
-    """How many times each key (a tuple of the columns' values, as Python ints) occurs, among the ``rows``
-    (a mask) when given: hashed groups, no sort, and the mask is one more key column rather than a copy of
-    the others."""
-    if rows is not None:
-        columns = [~rows, *columns]
-    if len(columns[0]) == 0:
-        return {}
-    ids, firsts = group_ids(columns)
-    counts = np.bincount(ids, minlength=len(firsts))
-    if rows is not None:
-        kept = rows[firsts]
-        firsts, counts, columns = firsts[kept], counts[kept], columns[1:]
-    keys = zip(*(np.asarray(c)[firsts].tolist() for c in columns))
-    return dict(zip(keys, counts.tolist()))
 
 
 def _groups(values: np.ndarray):

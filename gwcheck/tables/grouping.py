@@ -64,6 +64,23 @@ def group_ids(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return ids, first[:groups].copy()
 
 
+def key_counts(columns: list[np.ndarray], rows: np.ndarray | None = None) -> dict[tuple, int]:
+    """How many times each key (a tuple of the columns' values, as Python ints) occurs, among the ``rows``
+    (a mask) when given: hashed groups, no sort, and the mask is one more key column rather than a copy of
+    the others."""
+    if rows is not None:
+        columns = [~rows, *columns]
+    if len(columns[0]) == 0:
+        return {}
+    ids, firsts = group_ids(columns)
+    counts = np.bincount(ids, minlength=len(firsts))
+    if rows is not None:
+        kept = rows[firsts]
+        firsts, counts, columns = firsts[kept], counts[kept], columns[1:]
+    keys = zip(*(np.asarray(c)[firsts].tolist() for c in columns))
+    return dict(zip(keys, counts.tolist()))
+
+
 def _sorted_group_ids(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.lexsort(words[::-1])
     new = np.ones(len(order), bool)

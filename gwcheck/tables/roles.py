@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..addresses import format_address, parse_address
 from ..errors import ConfigError
-from .grouping import group_ids, group_sort
+from .grouping import group_ids, group_sort, key_counts
 
 SAMPLE_PER_FILE = 100_000  # Geneve packets per file that role votes start from
 GWLB_TTL = 255  # GWLB's own legs (seen on AWS)
@@ -252,11 +252,8 @@ def _pair_votes(keys: list[np.ndarray], src: Ends, dst: Ends) -> dict[tuple[Addr
 
 def _count_votes(nodes: Ends, appliances: Ends) -> dict[tuple[Address, Address], int]:
     """How many times each (node, appliance) address pair was seen, in order of first sight."""
-    if len(nodes.hi) == 0:
-        return {}
-    ids, firsts = group_ids([nodes.hi, nodes.lo, appliances.hi, appliances.lo])
-    counts = np.bincount(ids, minlength=len(firsts)).tolist()
-    return dict(zip(zip(nodes[firsts].addresses(), appliances[firsts].addresses()), counts))
+    counts = key_counts([nodes.hi, nodes.lo, appliances.hi, appliances.lo])
+    return {((nh, nl), (ah, al)): count for (nh, nl, ah, al), count in counts.items()}
 
 
 def _from_votes(votes: dict[tuple[Address, Address], int], method: str, evidence: str) -> Roles:
