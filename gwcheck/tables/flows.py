@@ -145,8 +145,7 @@ def build_flows(
     fwd_rows, rev_rows = np.flatnonzero(fwd), np.flatnonzero(~fwd)
     fwd_flow, rev_flow = flow[fwd_rows], flow[rev_rows]
     # Transits are sorted by flow, then time: a flow's first row is its first and earliest transit.
-    ends = np.cumsum(np.bincount(flow, minlength=n_flows)) - 1
-    starts = np.r_[0, ends[:-1] + 1] if n_flows else ends
+    starts, ends = flow_starts(flow, n_flows), flow_ends(flow, n_flows)
 
     def first(name: str) -> np.ndarray:
         return t[name].to_numpy()[starts]
@@ -468,7 +467,13 @@ def split_epochs(flow: np.ndarray, epoch: np.ndarray, sender_is_a: np.ndarray, a
 
 
 def flow_starts(flow: np.ndarray, n_flows: int) -> np.ndarray:
+    """Each flow's first row, rows sorted by flow."""
     return np.searchsorted(flow, np.arange(n_flows))
+
+
+def flow_ends(flow: np.ndarray, n_flows: int) -> np.ndarray:
+    """Each flow's last row, rows sorted by flow."""
+    return np.searchsorted(flow, np.arange(n_flows), side="right") - 1
 
 
 def _add_mtu(flows: dict, t: pd.DataFrame, legs: pd.DataFrame, n_flows: int) -> None:

@@ -34,7 +34,7 @@ from ..schema import NS_PER_US
 from ..sketch import DEFAULT_RELATIVE_ACCURACY
 from .flows import (
     FLOW_KEY, PAIRING_COLUMNS, STICKINESS, TCP_FLAG_COLUMNS, build_transits, changed_options, client_evidence,
-    first_move_ns, first_per_flow, flow_changes, flow_epochs, flow_starts, fragmented_legs, idle_timeouts_ns,
+    first_move_ns, first_per_flow, flow_changes, flow_ends, flow_epochs, flow_starts, fragmented_legs, idle_timeouts_ns,
     mtu_packets, names_per_flow, option_faults, pair_codes, split_epochs, transit_kinds,
 )
 from .legs import NO_PEER, Direction
@@ -274,7 +274,7 @@ class FlowState:
             c[name][slot[unmoved]] = changes[name][unmoved]
         self._fold_epochs(r, flow_epochs(r["flow"], idle), slot, n)
         # What the next chunk needs carried: the last transit, and each end's.
-        ends = np.r_[flow_starts(flow, n)[1:], len(t)] - 1
+        ends = flow_ends(flow, n)
         c["last_ns"][slot] = t["ts_ns"].to_numpy()[ends]
         c["last_cookie"][slot] = t["aws_flow_cookie"].to_numpy()[ends]
         c["last_appliance"][slot] = t["appliance"].to_numpy()[ends]
@@ -296,7 +296,7 @@ class FlowState:
         sides = np.concatenate([np.ones(len(held[0][0]), bool), np.zeros(len(held[1][0]), bool), r["sender_is_a"][real]])
         appliances = np.concatenate([held[0][1], held[1][1], r["appliance"][real]])
         epochs = np.concatenate([np.zeros(len(flow) - real.sum(), np.int64), epoch[real]])
-        last_epoch = epoch[np.r_[flow_starts(r["flow"], n)[1:], len(epoch)] - 1]
+        last_epoch = epoch[flow_ends(r["flow"], n)]
         split_flow, split_epoch = split_epochs(flow, epochs, sides, appliances)
         closed = split_flow[split_epoch < last_epoch[split_flow]]
         self._columns["split_before"][slot[closed]] = True
